@@ -1,0 +1,100 @@
+using System.Security.Cryptography;
+
+namespace VaultGrains.Domain;
+
+/// <summary>Resource ids: a type prefix and a 26-character ULID in upper-case Crockford base32.</summary>
+public static class ResourceId
+{
+    public const string Organization = "org_";
+    public const string Vault = "vlt_";
+    public const string Secret = "sec_";
+    public const string ApiKey = "key_";
+
+    private const string Crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    private static readonly Lock Gate = new();
+    private static long lastMilliseconds;
+    private static readonly byte[] LastRandom = new byte[10];
+
+    public static string New(string prefix) => prefix + NewUlid(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+    /// <summary>True when <paramref name="id"/> is the prefix followed by a well-formed ULID.</summary>
+    public static bool IsValid(string? id, string prefix)
+    {
+        if (id is null || id.Length != prefix.Length + 26 || !id.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        // The first character carries only 3 bits of the 48-bit timestamp.
+        if (id[prefix.Length] > '7')
+        {
+            return false;
+        }
+
+        for (var i = prefix.Length; i < id.Length; i++)
+        {
+            if (!Crockford.Contains(id[i], StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // Monotonic within a millisecond, so ids made in one process sort in creation order.
+    private static string NewUlid(long milliseconds)
+    {
+        Span<byte> random = stackalloc byte[10];
+        lock (Gate)
+        {
+            if (milliseconds <= lastMilliseconds)
+            {
+                milliseconds = lastMilliseconds;
+                Increment(LastRandom);
+            }
+            else
+            {
+                lastMilliseconds = milliseconds;
+                RandomNumberGenerator.Fill(LastRandom);
+            }
+
+            LastRandom.CopyTo(random);
+        }
+
+        Span<char> chars = stackalloc char[26];
+        for (var i = 9; i >= 0; i--)
+        {
+            chars[i] = Crockford[(int)(milliseconds & 31)];
+            milliseconds >>= 5;
+        }
+
+        // 80 random bits as 16 base32 characters, most significant first.
+        var high = ((ulong)random[0] << 32) | ((ulong)random[1] << 24) | ((ulong)random[2] << 16) | ((ulong)random[3] << 8) | random[4];
+        var low = ((ulong)random[5] << 32) | ((ulong)random[6] << 24) | ((ulong)random[7] << 16) | ((ulong)random[8] << 8) | random[9];
+        for (var i = 17; i >= 10; i--)
+        {
+            chars[i] = Crockford[(int)(high & 31)];
+            high >>= 5;
+        }
+
+        for (var i = 25; i >= 18; i--)
+        {
+            chars[i] = Crockford[(int)(low & 31)];
+            low >>= 5;
+        }
+
+        return new string(chars);
+    }
+
+    private static void Increment(byte[] value)
+    {
+        for (var i = value.Length - 1; i >= 0; i--)
+        {
+            if (++value[i] != 0)
+            {
+                return;
+            }
+        }
+    }
+}
