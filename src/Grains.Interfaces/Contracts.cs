@@ -1,0 +1,129 @@
+namespace VaultGrains;
+
+/// <summary>Why a vault operation was refused. The API maps each value to one status and error body.</summary>
+[GenerateSerializer, Alias("VaultGrains.VaultError")]
+public enum VaultError
+{
+    None = 0,
+    VaultNotFound = 1,
+    SecretNotFound = 2,
+    EnvKeyExists = 3,
+    VaultFull = 4,
+    VaultNotEmpty = 5,
+    /// <summary>The key-encryption key could not be reached or refused the operation; nothing was written.</summary>
+    KeyServiceUnavailable = 6,
+    /// <summary>Storage refused or lost the write, or the activation found its view stale; nothing was acknowledged. Retryable.</summary>
+    Unavailable = 7,
+    /// <summary>A stored ciphertext failed authentication.</summary>
+    IntegrityFailure = 8,
+    DomainNotAllowed = 9,
+    AlreadyExists = 10,
+    OrganizationNotFound = 11,
+    ApiKeyNotFound = 12,
+}
+
+/// <summary>A secret value in transit to the vault grain. Its text never appears in <see cref="ToString"/>.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.SecretValue")]
+public sealed class SecretValue(string plaintext)
+{
+    [Id(0)] public string Plaintext { get; } = plaintext;
+
+    public override string ToString() => "[redacted]";
+}
+
+/// <summary>The metadata of a vault as the API returns it.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.VaultDetails")]
+public sealed record VaultDetails(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string? Description,
+    [property: Id(3)] int SecretCount,
+    [property: Id(4)] DateTime CreatedAt,
+    [property: Id(5)] DateTime UpdatedAt);
+
+/// <summary>The metadata of a secret: the five fields of the public secret object. Never the value.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.SecretDetails")]
+public sealed record SecretDetails(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string EnvKey,
+    [property: Id(2)] IReadOnlyList<string> AllowedDomains,
+    [property: Id(3)] DateTime CreatedAt,
+    [property: Id(4)] DateTime UpdatedAt);
+
+/// <summary>A request to create a vault. Names are validated by the caller.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.NewVault")]
+public sealed record NewVault(
+    [property: Id(0)] string OrganizationId,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string? Description);
+
+/// <summary>A partial update of a vault; a null member leaves that field alone.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.VaultChanges")]
+public sealed record VaultChanges(
+    [property: Id(0)] string? Name,
+    [property: Id(1)] bool SetDescription,
+    [property: Id(2)] string? Description);
+
+/// <summary>A request to create a secret; the id is chosen by the caller, the fields are already validated and normalized.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.NewSecret")]
+public sealed record NewSecret(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string EnvKey,
+    [property: Id(2)] SecretValue Value,
+    [property: Id(3)] IReadOnlyList<string> AllowedDomains);
+
+/// <summary>A partial update of a secret; a null member leaves that field alone.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.SecretChanges")]
+public sealed record SecretChanges(
+    [property: Id(0)] SecretValue? Value,
+    [property: Id(1)] IReadOnlyList<string>? AllowedDomains);
+
+/// <summary>The outcome of a vault or secret operation: either a value or an error.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.VaultReply`1")]
+public sealed record VaultReply<T>(
+    [property: Id(0)] VaultError Error,
+    [property: Id(1)] T? Value,
+    [property: Id(2)] int Count = 0)
+{
+    public bool Succeeded => Error == VaultError.None;
+
+    public static VaultReply<T> Ok(T value) => new(VaultError.None, value);
+
+    public static VaultReply<T> Fail(VaultError error, int count = 0) => new(error, default, count);
+}
+
+/// <summary>A released secret value for a destination host; only the agent release path asks for it.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.ReleasedSecret")]
+public sealed record ReleasedSecret(
+    [property: Id(0)] string EnvKey,
+    [property: Id(1)] SecretValue Value);
+
+/// <summary>An organization as the admin API returns it.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.OrganizationDetails")]
+public sealed record OrganizationDetails(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Name,
+    [property: Id(2)] DateTime CreatedAt);
+
+/// <summary>An API key as listed by the admin API: never the key, only its last characters.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.ApiKeyDetails")]
+public sealed record ApiKeyDetails(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string Hint,
+    [property: Id(3)] DateTime CreatedAt);
+
+/// <summary>A new API key to record; only the SHA-256 hash of the key reaches the grain.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.NewApiKey")]
+public sealed record NewApiKey(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string KeyHash,
+    [property: Id(3)] string Hint);
+
+/// <summary>Progress of a re-wrap of vault keys under the configured key-encryption key.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.RewrapOutcome")]
+public sealed record RewrapOutcome(
+    [property: Id(0)] bool Rewrapped,
+    [property: Id(1)] string? KeyId,
+    [property: Id(2)] VaultError Error);

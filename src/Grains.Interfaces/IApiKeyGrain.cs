@@ -1,0 +1,21 @@
+namespace VaultGrains;
+
+/// <summary>
+/// Resolves an API key to its organization. Key: the lowercase hex SHA-256 of the key, so the
+/// key itself is never stored or sent to the cluster.
+/// </summary>
+[Alias("VaultGrains.IApiKeyGrain")]
+public interface IApiKeyGrain : IGrainWithStringKey
+{
+    /// <summary>Binds this key hash to an organization and key id.</summary>
+    [Alias("Register")]
+    Task Register(string organizationId, string keyId);
+
+    /// <summary>The organization id of an active key, or null for an unknown or revoked key.</summary>
+    [Alias("Resolve")]
+    Task<string?> Resolve();
+
+    /// <summary>Revokes the key.</summary>
+    [Alias("Revoke")]
+    Task Revoke();
+}

@@ -1,0 +1,51 @@
+using Orleans.Concurrency;
+
+namespace VaultGrains;
+
+/// <summary>
+/// One organization: its name, the ids and summaries of its vaults (for listing without
+/// touching every vault) and its API keys (hash, name and hint only). Key: the organization id.
+/// </summary>
+[Alias("VaultGrains.IOrganizationGrain")]
+public interface IOrganizationGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the organization; fails with <see cref="VaultError.AlreadyExists"/> if it exists.</summary>
+    [Alias("Create")]
+    Task<VaultReply<OrganizationDetails>> Create(string name);
+
+    /// <summary>Reads the organization, or <see cref="VaultError.OrganizationNotFound"/>.</summary>
+    [Alias("Get")]
+    Task<VaultReply<OrganizationDetails>> Get();
+
+    /// <summary>Creates a vault in this organization and records it for listing.</summary>
+    [Alias("CreateVault")]
+    Task<VaultReply<VaultDetails>> CreateVault(string vaultId, string name, string? description);
+
+    /// <summary>Lists the organization's vaults in creation order.</summary>
+    [Alias("ListVaults")]
+    Task<VaultReply<IReadOnlyList<VaultDetails>>> ListVaults();
+
+    /// <summary>Records the latest metadata of one of this organization's vaults (sent by the vault after each change).</summary>
+    [Alias("VaultChanged"), OneWay]
+    Task VaultChanged(VaultDetails vault);
+
+    /// <summary>Forgets a deleted vault.</summary>
+    [Alias("VaultDeleted")]
+    Task VaultDeleted(string vaultId);
+
+    /// <summary>The ids of all vaults of this organization, for maintenance walks.</summary>
+    [Alias("GetVaultIds")]
+    Task<IReadOnlyList<string>> GetVaultIds();
+
+    /// <summary>Records a new API key (its hash) and makes it usable.</summary>
+    [Alias("CreateApiKey")]
+    Task<VaultReply<ApiKeyDetails>> CreateApiKey(NewApiKey key);
+
+    /// <summary>Lists the API keys that are not revoked.</summary>
+    [Alias("ListApiKeys")]
+    Task<VaultReply<IReadOnlyList<ApiKeyDetails>>> ListApiKeys();
+
+    /// <summary>Revokes an API key; it is refused from then on.</summary>
+    [Alias("RevokeApiKey")]
+    Task<VaultReply<ApiKeyDetails>> RevokeApiKey(string keyId);
+}

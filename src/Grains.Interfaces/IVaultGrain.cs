@@ -1,0 +1,55 @@
+namespace VaultGrains;
+
+/// <summary>
+/// One vault: its organization, name and secrets. The grain serializes every change, so an
+/// <c>env_key</c> is unique in the vault without races, and acknowledges a change only after
+/// it is in storage. Key: the vault id (<c>vlt_…</c>).
+/// </summary>
+/// <remarks>Every call names the calling organization; a vault of another organization answers <see cref="VaultError.VaultNotFound"/>.</remarks>
+[Alias("VaultGrains.IVaultGrain")]
+public interface IVaultGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the vault with a fresh vault key. Fails with <see cref="VaultError.AlreadyExists"/> if it exists.</summary>
+    [Alias("Create")]
+    Task<VaultReply<VaultDetails>> Create(NewVault vault);
+
+    /// <summary>Reads the vault's metadata.</summary>
+    [Alias("Get")]
+    Task<VaultReply<VaultDetails>> Get(string organizationId);
+
+    /// <summary>Applies a partial update; no change means no write and no new <c>updated_at</c>.</summary>
+    [Alias("Update")]
+    Task<VaultReply<VaultDetails>> Update(string organizationId, VaultChanges changes);
+
+    /// <summary>Deletes an empty vault and destroys its wrapped vault key.</summary>
+    [Alias("Delete")]
+    Task<VaultReply<VaultDetails>> Delete(string organizationId);
+
+    /// <summary>Encrypts and stores a new secret. Duplicate <c>env_key</c>s are refused.</summary>
+    [Alias("CreateSecret")]
+    Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret);
+
+    /// <summary>Lists the secrets' metadata in creation order.</summary>
+    [Alias("ListSecrets")]
+    Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId);
+
+    /// <summary>Reads one secret's metadata.</summary>
+    [Alias("GetSecret")]
+    Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId);
+
+    /// <summary>Rotates the value (under a fresh data key) and/or replaces the allowed domains.</summary>
+    [Alias("UpdateSecret")]
+    Task<VaultReply<SecretDetails>> UpdateSecret(string organizationId, string secretId, SecretChanges changes);
+
+    /// <summary>Deletes a secret and its wrapped data key.</summary>
+    [Alias("DeleteSecret")]
+    Task<VaultReply<SecretDetails>> DeleteSecret(string organizationId, string secretId);
+
+    /// <summary>Decrypts a secret's value for a destination host allowed by its domain patterns.</summary>
+    [Alias("ReleaseSecret")]
+    Task<VaultReply<ReleasedSecret>> ReleaseSecret(string organizationId, string secretId, string destinationHost);
+
+    /// <summary>Re-wraps the vault key under the configured key-encryption key if it names another one. Values are untouched.</summary>
+    [Alias("Rewrap")]
+    Task<RewrapOutcome> Rewrap();
+}

@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using Azure.Core.Cryptography;
+
+namespace VaultGrains.Grains.Crypto;
+
+/// <summary>
+/// A key-encryption key kept in a local file (256 random bits, owner-only permissions), for
+/// development and single-machine runs. Wraps with AES key wrap with padding (RFC 5649).
+/// </summary>
+public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKeyResolver
+{
+    public const string Algorithm = "A256KWP";
+    private readonly byte[] key;
+
+    private LocalKeyEncryptionKey(byte[] key)
+    {
+        this.key = key;
+        KeyId = "local:" + Convert.ToHexStringLower(SHA256.HashData(key))[..16];
+    }
+
+    public string KeyId { get; }
+
+    /// <summary>Loads the key file, creating it with mode 0600 on first use.</summary>
+    public static LocalKeyEncryptionKey LoadOrCreate(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        if (!File.Exists(path))
+        {
+            var fresh = RandomNumberGenerator.GetBytes(32);
+            try
+            {
+                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                using var stream = new FileStream(path, options);
+                using var writer = new StreamWriter(stream);
+                writer.Write(Convert.ToBase64String(fresh));
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Another process created it first; use theirs.
+            }
+        }
+
+        var bytes = Convert.FromBase64String(File.ReadAllText(path).Trim());
+        if (bytes.Length != 32)
+        {
+            throw new InvalidOperationException($"The key file {path} does not hold a 256-bit key.");
+        }
+
+        return new LocalKeyEncryptionKey(bytes);
+    }
+
+    public byte[] WrapKey(string algorithm, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
+    {
+        CheckAlgorithm(algorithm);
+        using var aes = Aes.Create();
+        aes.Key = this.key;
+        return aes.EncryptKeyWrapPadded(key.Span);
+    }
+
+    public Task<byte[]> WrapKeyAsync(string algorithm, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default) =>
+        Task.FromResult(WrapKey(algorithm, key, cancellationToken));
+
+    public byte[] UnwrapKey(string algorithm, ReadOnlyMemory<byte> encryptedKey, CancellationToken cancellationToken = default)
+    {
+        CheckAlgorithm(algorithm);
+        using var aes = Aes.Create();
+        aes.Key = key;
+        return aes.DecryptKeyWrapPadded(encryptedKey.Span);
+    }
+
+    public Task<byte[]> UnwrapKeyAsync(string algorithm, ReadOnlyMemory<byte> encryptedKey, CancellationToken cancellationToken = default) =>
+        Task.FromResult(UnwrapKey(algorithm, encryptedKey, cancellationToken));
+
+    public IKeyEncryptionKey Resolve(string keyId, CancellationToken cancellationToken = default) =>
+        keyId == KeyId ? this : throw new KeyServiceUnavailableException($"Key {keyId} is not the local key {KeyId}.");
+
+    public Task<IKeyEncryptionKey> ResolveAsync(string keyId, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Resolve(keyId, cancellationToken));
+
+    private static void CheckAlgorithm(string algorithm)
+    {
+        if (algorithm != Algorithm)
+        {
+            throw new NotSupportedException($"The local key wraps with {Algorithm}, not {algorithm}.");
+        }
+    }
+}

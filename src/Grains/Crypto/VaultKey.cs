@@ -1,0 +1,44 @@
+using System.Security.Cryptography;
+
+namespace VaultGrains.Grains.Crypto;
+
+/// <summary>
+/// A vault's 256-bit key in the clear, held only for the life of one activation. It wraps and
+/// unwraps the per-value data keys locally (AES key wrap with padding, RFC 5649).
+/// </summary>
+internal sealed class VaultKey : IDisposable
+{
+    public const int SizeInBytes = 32;
+    private readonly Aes aes;
+
+    private VaultKey(byte[] key)
+    {
+        aes = Aes.Create();
+        aes.Key = key;
+        CryptographicOperations.ZeroMemory(key);
+    }
+
+    public static VaultKey Generate(out byte[] keyBytes)
+    {
+        keyBytes = RandomNumberGenerator.GetBytes(SizeInBytes);
+        return new VaultKey((byte[])keyBytes.Clone());
+    }
+
+    /// <summary>Takes ownership of the bytes and zeroes them.</summary>
+    public static VaultKey FromBytes(byte[] keyBytes)
+    {
+        if (keyBytes.Length != SizeInBytes)
+        {
+            CryptographicOperations.ZeroMemory(keyBytes);
+            throw new CryptographicException("A vault key must be 256 bits.");
+        }
+
+        return new VaultKey(keyBytes);
+    }
+
+    public byte[] WrapDataKey(ReadOnlySpan<byte> dataKey) => aes.EncryptKeyWrapPadded(dataKey);
+
+    public byte[] UnwrapDataKey(byte[] wrapped) => aes.DecryptKeyWrapPadded(wrapped);
+
+    public void Dispose() => aes.Dispose();
+}

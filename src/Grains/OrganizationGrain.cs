@@ -1,0 +1,214 @@
+using Microsoft.Extensions.Logging;
+using VaultGrains.Domain;
+
+namespace VaultGrains.Grains;
+
+[GenerateSerializer, Alias("VaultGrains.Grains.OrganizationState")]
+internal sealed class OrganizationState
+{
+    [Id(0)] public string? Name { get; set; }
+    [Id(1)] public DateTime CreatedAt { get; set; }
+    [Id(2)] public List<VaultDetails> Vaults { get; set; } = [];
+    [Id(3)] public List<StoredApiKey> ApiKeys { get; set; } = [];
+}
+
+[GenerateSerializer, Immutable, Alias("VaultGrains.Grains.StoredApiKey")]
+internal sealed record StoredApiKey(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string Hint,
+    [property: Id(3)] DateTime CreatedAt,
+    [property: Id(4)] string KeyHash)
+{
+    public ApiKeyDetails ToDetails() => new(Id, Name, Hint, CreatedAt);
+}
+
+/// <summary>
+/// One organization. Vault summaries are kept here so listing never touches every vault; a vault
+/// sends its new summary after each change, and those updates are written in the background
+/// (the vault itself is the truth for its secrets and re-sends its summary when it changes).
+/// </summary>
+internal sealed class OrganizationGrain(
+    [PersistentState("organization", StorageNames.Organizations)] IPersistentState<OrganizationState> storage,
+    TimeProvider clock,
+    ILogger<OrganizationGrain> logger) : Grain, IOrganizationGrain
+{
+    private static readonly TimeSpan SummaryFlushPeriod = TimeSpan.FromSeconds(2);
+    private bool summariesDirty;
+    private IGrainTimer? summaryFlush;
+
+    private string OrganizationId => this.GetPrimaryKeyString();
+
+    private bool Exists => storage.State.Name is not null;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        summaryFlush = this.RegisterGrainTimer(FlushSummariesAsync, new GrainTimerCreationOptions(SummaryFlushPeriod, SummaryFlushPeriod));
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        summaryFlush?.Dispose();
+        await FlushSummariesAsync(cancellationToken);
+    }
+
+    public async Task<VaultReply<OrganizationDetails>> Create(string name)
+    {
+        if (Exists)
+        {
+            return VaultReply<OrganizationDetails>.Fail(VaultError.AlreadyExists);
+        }
+
+        storage.State.Name = name;
+        storage.State.CreatedAt = Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
+        if (!await TryWriteAsync())
+        {
+            return VaultReply<OrganizationDetails>.Fail(VaultError.Unavailable);
+        }
+
+        await GrainFactory.GetGrain<IOrganizationDirectoryGrain>(0).Add(OrganizationId);
+        return VaultReply<OrganizationDetails>.Ok(Details());
+    }
+
+    public Task<VaultReply<OrganizationDetails>> Get() =>
+        Task.FromResult(Exists
+            ? VaultReply<OrganizationDetails>.Ok(Details())
+            : VaultReply<OrganizationDetails>.Fail(VaultError.OrganizationNotFound));
+
+    public async Task<VaultReply<VaultDetails>> CreateVault(string vaultId, string name, string? description)
+    {
+        if (!Exists)
+        {
+            return VaultReply<VaultDetails>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        var vault = GrainFactory.GetGrain<IVaultGrain>(vaultId);
+        var created = await vault.Create(new NewVault(OrganizationId, name, description));
+        if (!created.Succeeded)
+        {
+            return created;
+        }
+
+        storage.State.Vaults.Add(created.Value!);
+        if (!await TryWriteAsync())
+        {
+            // Do not leave a vault that no listing shows.
+            await vault.Delete(OrganizationId);
+            return VaultReply<VaultDetails>.Fail(VaultError.Unavailable);
+        }
+
+        return created;
+    }
+
+    public Task<VaultReply<IReadOnlyList<VaultDetails>>> ListVaults() =>
+        Task.FromResult(Exists
+            ? VaultReply<IReadOnlyList<VaultDetails>>.Ok(storage.State.Vaults.ToArray())
+            : VaultReply<IReadOnlyList<VaultDetails>>.Fail(VaultError.OrganizationNotFound));
+
+    public Task VaultChanged(VaultDetails vault)
+    {
+        var index = storage.State.Vaults.FindIndex(v => v.Id == vault.Id);
+        if (index >= 0 && storage.State.Vaults[index] != vault)
+        {
+            storage.State.Vaults[index] = vault;
+            summariesDirty = true;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task VaultDeleted(string vaultId)
+    {
+        if (storage.State.Vaults.RemoveAll(v => v.Id == vaultId) > 0 && !await TryWriteAsync())
+        {
+            throw new InvalidOperationException($"Organization {OrganizationId} could not record the deletion of vault {vaultId}.");
+        }
+    }
+
+    public Task<IReadOnlyList<string>> GetVaultIds() =>
+        Task.FromResult<IReadOnlyList<string>>(storage.State.Vaults.Select(v => v.Id).ToArray());
+
+    public async Task<VaultReply<ApiKeyDetails>> CreateApiKey(NewApiKey key)
+    {
+        if (!Exists)
+        {
+            return VaultReply<ApiKeyDetails>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        var stored = new StoredApiKey(key.Id, key.Name, key.Hint, Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime), key.KeyHash);
+        storage.State.ApiKeys.Add(stored);
+        if (!await TryWriteAsync())
+        {
+            return VaultReply<ApiKeyDetails>.Fail(VaultError.Unavailable);
+        }
+
+        // Listed first, usable second: a key that works is always one the operator can see and revoke.
+        await GrainFactory.GetGrain<IApiKeyGrain>(key.KeyHash).Register(OrganizationId, key.Id);
+        return VaultReply<ApiKeyDetails>.Ok(stored.ToDetails());
+    }
+
+    public Task<VaultReply<IReadOnlyList<ApiKeyDetails>>> ListApiKeys() =>
+        Task.FromResult(Exists
+            ? VaultReply<IReadOnlyList<ApiKeyDetails>>.Ok(storage.State.ApiKeys.Select(k => k.ToDetails()).ToArray())
+            : VaultReply<IReadOnlyList<ApiKeyDetails>>.Fail(VaultError.OrganizationNotFound));
+
+    public async Task<VaultReply<ApiKeyDetails>> RevokeApiKey(string keyId)
+    {
+        if (!Exists)
+        {
+            return VaultReply<ApiKeyDetails>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        if (storage.State.ApiKeys.Find(k => k.Id == keyId) is not { } key)
+        {
+            return VaultReply<ApiKeyDetails>.Fail(VaultError.ApiKeyNotFound);
+        }
+
+        // Refused first, unlisted second: a key never stays usable after it left the listing.
+        await GrainFactory.GetGrain<IApiKeyGrain>(key.KeyHash).Revoke();
+        storage.State.ApiKeys.Remove(key);
+        if (!await TryWriteAsync())
+        {
+            return VaultReply<ApiKeyDetails>.Fail(VaultError.Unavailable);
+        }
+
+        return VaultReply<ApiKeyDetails>.Ok(key.ToDetails());
+    }
+
+    private OrganizationDetails Details() => new(OrganizationId, storage.State.Name!, storage.State.CreatedAt);
+
+    private async Task FlushSummariesAsync(CancellationToken cancellationToken)
+    {
+        if (summariesDirty)
+        {
+            await TryWriteAsync();
+        }
+    }
+
+    // On a failed write the in-memory state is no longer what storage holds: reload it.
+    private async Task<bool> TryWriteAsync()
+    {
+        try
+        {
+            await storage.WriteStateAsync();
+            summariesDirty = false;
+            return true;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Organization {OrganizationId} write failed: {Error}", OrganizationId, e.GetType().Name);
+            try
+            {
+                await storage.ReadStateAsync();
+            }
+            catch (Exception)
+            {
+                DeactivateOnIdle();
+                throw;
+            }
+
+            return false;
+        }
+    }
+}

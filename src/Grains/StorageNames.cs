@@ -1,0 +1,14 @@
+namespace VaultGrains.Grains;
+
+/// <summary>The grain storage providers the grains persist through; the silo registers one of each.</summary>
+public static class StorageNames
+{
+    /// <summary>Vault state: Blob storage, since a vault can outgrow a table row.</summary>
+    public const string Vaults = "vaults";
+
+    /// <summary>Organizations and the organization directory: Blob storage (a thousand vault summaries exceed a row).</summary>
+    public const string Organizations = "organizations";
+
+    /// <summary>API key records: small, Table storage.</summary>
+    public const string ApiKeys = "apikeys";
+}

@@ -1,0 +1,563 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+using VaultGrains.Domain;
+using VaultGrains.Grains.Crypto;
+
+namespace VaultGrains.Grains;
+
+/// <summary>
+/// One vault. Reentrant so that creates arriving while a storage write is in flight are validated
+/// at once (against the committed state plus the changes already waiting) and written together in
+/// the next write: a group commit. Each change is acknowledged only after the write that holds it
+/// succeeded. Validation and the change itself happen in one turn, so no interleaving can admit a
+/// duplicate <c>env_key</c>.
+/// </summary>
+[Reentrant]
+internal sealed class VaultGrain(
+    [PersistentState("vault", StorageNames.Vaults)] IPersistentState<VaultState> storage,
+    VaultKeyProtector keyProtector,
+    TimeProvider clock,
+    ILogger<VaultGrain> logger) : Grain, IVaultGrain
+{
+    private VaultModel committed = null!;
+    private VaultModel working = null!;
+    // Changes made since the write in flight started share one completion: the next write.
+    private TaskCompletionSource<VaultError>? nextWrite;
+    private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
+    private bool writing;
+
+    // Set when a write failed: its outcome is unknown, so this activation's view can no longer be
+    // trusted. Every call is refused until the activation is gone and the next one reads storage.
+    private bool stale;
+    private Task<VaultKey>? vaultKey;
+
+    private string VaultId => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        committed = VaultModel.From(storage.State);
+        working = committed.Clone();
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (vaultKey is { IsCompletedSuccessfully: true })
+        {
+            (await vaultKey).Dispose();
+        }
+    }
+
+    public async Task<VaultReply<VaultDetails>> Create(NewVault vault)
+    {
+        if (stale)
+        {
+            return VaultReply<VaultDetails>.Fail(VaultError.Unavailable);
+        }
+
+        if (working.Exists)
+        {
+            return VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
+        }
+
+        VaultKey key;
+        WrappedKey wrapped;
+        try
+        {
+            key = VaultKey.Generate(out var keyBytes);
+            try
+            {
+                wrapped = await keyProtector.WrapAsync(keyBytes, CancellationToken.None);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(keyBytes);
+            }
+        }
+        catch (KeyServiceUnavailableException e)
+        {
+            logger.LogWarning("Vault {VaultId} not created: {Reason}", VaultId, e.Message);
+            return VaultReply<VaultDetails>.Fail(VaultError.KeyServiceUnavailable);
+        }
+
+        if (working.Exists)
+        {
+            key.Dispose();
+            return VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
+        }
+
+        var now = Now();
+        working.State.OrganizationId = vault.OrganizationId;
+        working.State.Name = vault.Name;
+        working.State.Description = vault.Description;
+        working.State.CreatedAt = now;
+        working.State.UpdatedAt = now;
+        working.State.VaultKey = wrapped;
+        vaultKey = Task.FromResult(key);
+        var error = await CommitAsync();
+        return error == VaultError.None
+            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            : VaultReply<VaultDetails>.Fail(error);
+    }
+
+    public Task<VaultReply<VaultDetails>> Get(string organizationId)
+    {
+        if (stale)
+        {
+            return Task.FromResult(VaultReply<VaultDetails>.Fail(VaultError.Unavailable));
+        }
+
+        return Task.FromResult(committed.IsOwnedBy(organizationId)
+            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            : VaultReply<VaultDetails>.Fail(VaultError.VaultNotFound));
+    }
+
+    public async Task<VaultReply<VaultDetails>> Update(string organizationId, VaultChanges changes)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            return VaultReply<VaultDetails>.Fail(refused);
+        }
+
+        var state = working.State;
+        var name = changes.Name ?? state.Name;
+        var description = changes.SetDescription ? changes.Description : state.Description;
+        if (name == state.Name && description == state.Description)
+        {
+            return await ReadAfterPendingWritesAsync(organizationId);
+        }
+
+        state.Name = name;
+        state.Description = description;
+        state.UpdatedAt = Now();
+        var error = await CommitAsync();
+        return error == VaultError.None
+            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            : VaultReply<VaultDetails>.Fail(error);
+    }
+
+    public async Task<VaultReply<VaultDetails>> Delete(string organizationId)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            return VaultReply<VaultDetails>.Fail(refused);
+        }
+
+        if (working.SecretCount > 0)
+        {
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultNotEmpty, working.SecretCount);
+        }
+
+        var details = working.ToDetails(VaultId);
+        working.Erase();
+        var error = await CommitAsync();
+        if (error != VaultError.None)
+        {
+            return VaultReply<VaultDetails>.Fail(error);
+        }
+
+        DropVaultKey();
+        await GrainFactory.GetGrain<IOrganizationGrain>(organizationId).VaultDeleted(VaultId);
+        DeactivateOnIdle();
+        return VaultReply<VaultDetails>.Ok(details);
+    }
+
+    public async Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret)
+    {
+        var valueBytes = Encoding.UTF8.GetByteCount(secret.Value.Plaintext);
+        if (CheckCreate(organizationId, secret, valueBytes) is { } refused)
+        {
+            return VaultReply<SecretDetails>.Fail(refused);
+        }
+
+        if (await UseVaultKeyAsync() is not { } key)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.KeyServiceUnavailable);
+        }
+
+        // The key may have needed a call to the key service; other calls ran meanwhile.
+        if (CheckCreate(organizationId, secret, valueBytes) is { } refusedLater)
+        {
+            return VaultReply<SecretDetails>.Fail(refusedLater);
+        }
+
+        var now = Now();
+        var binding = new SecretBinding(organizationId, VaultId, secret.Id, 1);
+        var stored = new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
+            SecretCipher.Encrypt(key, binding, secret.Value.Plaintext));
+        working.Add(stored);
+        var error = await CommitAsync();
+        return error == VaultError.None
+            ? VaultReply<SecretDetails>.Ok(stored.ToDetails())
+            : VaultReply<SecretDetails>.Fail(error);
+    }
+
+    public Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId)
+    {
+        if (stale || !committed.IsOwnedBy(organizationId))
+        {
+            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+        }
+
+        IReadOnlyList<SecretDetails> list = committed.State.Secrets.Select(s => s.ToDetails()).ToArray();
+        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(list));
+    }
+
+    public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
+    {
+        if (stale || !committed.IsOwnedBy(organizationId))
+        {
+            return Task.FromResult(VaultReply<SecretDetails>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+        }
+
+        return Task.FromResult(committed.Find(secretId) is { } secret
+            ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
+            : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound));
+    }
+
+    public async Task<VaultReply<SecretDetails>> UpdateSecret(string organizationId, string secretId, SecretChanges changes)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            return VaultReply<SecretDetails>.Fail(refused);
+        }
+
+        if (working.Find(secretId) is null)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        VaultKey? key = null;
+        if (changes.Value is not null && (key = await UseVaultKeyAsync()) is null)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.KeyServiceUnavailable);
+        }
+
+        if (Refuse(organizationId) is { } refusedLater)
+        {
+            return VaultReply<SecretDetails>.Fail(refusedLater);
+        }
+
+        if (working.Find(secretId) is not { } current)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        var domains = changes.AllowedDomains is null ? current.AllowedDomains : [.. changes.AllowedDomains];
+        var domainsChanged = !domains.SequenceEqual(current.AllowedDomains, StringComparer.Ordinal);
+        var valueChanged = key is not null && !HoldsValue(key, organizationId, current, changes.Value!.Plaintext);
+        if (!domainsChanged && !valueChanged)
+        {
+            var read = await ReadAfterPendingWritesAsync(organizationId);
+            if (!read.Succeeded)
+            {
+                return VaultReply<SecretDetails>.Fail(read.Error);
+            }
+
+            return committed.Find(secretId) is { } unchanged
+                ? VaultReply<SecretDetails>.Ok(unchanged.ToDetails())
+                : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        var updated = current with { AllowedDomains = domains, UpdatedAt = Now() };
+        if (valueChanged)
+        {
+            var plaintext = changes.Value!.Plaintext;
+            var valueBytes = Encoding.UTF8.GetByteCount(plaintext);
+            if (working.TotalValueBytes - current.ValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+            {
+                return VaultReply<SecretDetails>.Fail(VaultError.VaultFull);
+            }
+
+            var version = current.Version + 1;
+            var binding = new SecretBinding(organizationId, VaultId, secretId, version);
+            updated = updated with { Version = version, ValueBytes = valueBytes, Value = SecretCipher.Encrypt(key!, binding, plaintext) };
+        }
+
+        working.Replace(updated);
+        var commitError = await CommitAsync();
+        return commitError == VaultError.None
+            ? VaultReply<SecretDetails>.Ok(updated.ToDetails())
+            : VaultReply<SecretDetails>.Fail(commitError);
+    }
+
+    public async Task<VaultReply<SecretDetails>> DeleteSecret(string organizationId, string secretId)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            return VaultReply<SecretDetails>.Fail(refused);
+        }
+
+        if (working.Find(secretId) is not { } secret)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        working.Remove(secretId);
+        var error = await CommitAsync();
+        return error == VaultError.None
+            ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
+            : VaultReply<SecretDetails>.Fail(error);
+    }
+
+    public async Task<VaultReply<ReleasedSecret>> ReleaseSecret(string organizationId, string secretId, string destinationHost)
+    {
+        if (stale || !committed.IsOwnedBy(organizationId))
+        {
+            return VaultReply<ReleasedSecret>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
+        }
+
+        if (await UseVaultKeyAsync() is not { } key)
+        {
+            return VaultReply<ReleasedSecret>.Fail(VaultError.KeyServiceUnavailable);
+        }
+
+        if (committed.Find(secretId) is not { } secret)
+        {
+            return VaultReply<ReleasedSecret>.Fail(VaultError.SecretNotFound);
+        }
+
+        if (!DomainPattern.IsAllowed(secret.AllowedDomains, destinationHost))
+        {
+            return VaultReply<ReleasedSecret>.Fail(VaultError.DomainNotAllowed);
+        }
+
+        try
+        {
+            var plaintext = SecretCipher.Decrypt(key, new SecretBinding(organizationId, VaultId, secretId, secret.Version), secret.Value);
+            return VaultReply<ReleasedSecret>.Ok(new ReleasedSecret(secret.EnvKey, new SecretValue(plaintext)));
+        }
+        catch (SecretIntegrityException e)
+        {
+            logger.LogError("Integrity failure: {Message}", e.Message);
+            return VaultReply<ReleasedSecret>.Fail(VaultError.IntegrityFailure);
+        }
+    }
+
+    public async Task<RewrapOutcome> Rewrap()
+    {
+        if (stale)
+        {
+            return new RewrapOutcome(false, null, VaultError.Unavailable);
+        }
+
+        if (working.State.VaultKey is not { } wrapped)
+        {
+            return new RewrapOutcome(false, null, VaultError.VaultNotFound);
+        }
+
+        if (wrapped.KeyId == keyProtector.CurrentKeyId)
+        {
+            return new RewrapOutcome(false, wrapped.KeyId, VaultError.None);
+        }
+
+        WrappedKey rewrapped;
+        try
+        {
+            var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
+            try
+            {
+                rewrapped = await keyProtector.WrapAsync(bytes, CancellationToken.None);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(bytes);
+            }
+        }
+        catch (KeyServiceUnavailableException e)
+        {
+            logger.LogWarning("Vault {VaultId} not re-wrapped: {Reason}", VaultId, e.Message);
+            return new RewrapOutcome(false, wrapped.KeyId, VaultError.KeyServiceUnavailable);
+        }
+
+        if (working.State.VaultKey != wrapped)
+        {
+            return new RewrapOutcome(false, working.State.VaultKey?.KeyId, VaultError.None);
+        }
+
+        working.State.VaultKey = rewrapped;
+        var error = await CommitAsync();
+        if (error == VaultError.None)
+        {
+            logger.LogInformation("Vault {VaultId} key re-wrapped from {OldKeyId} to {NewKeyId}", VaultId, wrapped.KeyId, rewrapped.KeyId);
+        }
+
+        return new RewrapOutcome(error == VaultError.None, rewrapped.KeyId, error);
+    }
+
+    private VaultError? Refuse(string organizationId) =>
+        stale ? VaultError.Unavailable
+        : working.IsOwnedBy(organizationId) ? null
+        : VaultError.VaultNotFound;
+
+    private VaultError? CheckCreate(string organizationId, NewSecret secret, int valueBytes)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            return refused;
+        }
+
+        if (working.HasEnvKey(secret.EnvKey))
+        {
+            return VaultError.EnvKeyExists;
+        }
+
+        if (working.SecretCount >= SecretRules.MaxSecretsPerVault || working.TotalValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+        {
+            return VaultError.VaultFull;
+        }
+
+        return null;
+    }
+
+    // A no-op answers with the committed state, after any write in flight has landed, so a
+    // caller never reads an older state than one it could already have been told about.
+    private async Task<VaultReply<VaultDetails>> ReadAfterPendingWritesAsync(string organizationId)
+    {
+        var pending = nextWrite?.Task ?? (writing ? writeInFlight : null);
+        if (pending is not null && await pending is var error && error != VaultError.None)
+        {
+            return VaultReply<VaultDetails>.Fail(error);
+        }
+
+        return await Get(organizationId);
+    }
+
+    private bool HoldsValue(VaultKey key, string organizationId, StoredSecret secret, string plaintext)
+    {
+        try
+        {
+            var current = SecretCipher.Decrypt(key, new SecretBinding(organizationId, VaultId, secret.Id, secret.Version), secret.Value);
+            return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(current), Encoding.UTF8.GetBytes(plaintext));
+        }
+        catch (SecretIntegrityException e)
+        {
+            // The stored value is damaged; a new value replaces it.
+            logger.LogError("Integrity failure: {Message}", e.Message);
+            return false;
+        }
+    }
+
+    private async Task<VaultKey?> UseVaultKeyAsync()
+    {
+        if (vaultKey is { IsFaulted: true } or { IsCanceled: true })
+        {
+            vaultKey = null;
+        }
+
+        try
+        {
+            return await (vaultKey ??= UnwrapVaultKeyAsync());
+        }
+        catch (KeyServiceUnavailableException e)
+        {
+            logger.LogWarning("Vault {VaultId} key unavailable: {Reason}", VaultId, e.Message);
+            return null;
+        }
+    }
+
+    private async Task<VaultKey> UnwrapVaultKeyAsync()
+    {
+        var wrapped = committed.State.VaultKey ?? throw new KeyServiceUnavailableException($"Vault {VaultId} has no vault key.");
+        var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
+        try
+        {
+            return VaultKey.FromBytes(bytes);
+        }
+        catch (CryptographicException e)
+        {
+            throw new KeyServiceUnavailableException($"Vault {VaultId} key did not unwrap to a vault key.", e);
+        }
+    }
+
+    private void DropVaultKey()
+    {
+        if (vaultKey is { IsCompletedSuccessfully: true })
+        {
+            vaultKey.Result.Dispose();
+        }
+
+        vaultKey = null;
+    }
+
+    private Task<VaultError> CommitAsync()
+    {
+        nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = nextWrite.Task;
+        if (!writing)
+        {
+            writing = true;
+            _ = WriteLoopAsync();
+        }
+
+        return done;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            while (nextWrite is { } batch && !stale)
+            {
+                nextWrite = null;
+                writeInFlight = batch.Task;
+                var snapshot = working.Clone();
+                var before = committed;
+                try
+                {
+                    if (snapshot.Exists)
+                    {
+                        storage.State = snapshot.State;
+                        await storage.WriteStateAsync();
+                    }
+                    else
+                    {
+                        await storage.ClearStateAsync();
+                    }
+                }
+                catch (Exception e)
+                {
+                    // The write may or may not have landed (an ETag conflict means another
+                    // activation wrote first). Refuse everything and let the next activation
+                    // read the truth.
+                    stale = true;
+                    logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", VaultId, e.GetType().Name);
+                    batch.TrySetResult(VaultError.Unavailable);
+                    nextWrite?.TrySetResult(VaultError.Unavailable);
+                    nextWrite = null;
+                    DeactivateOnIdle();
+                    return;
+                }
+
+                committed = snapshot;
+                batch.TrySetResult(VaultError.None);
+                ReportToOrganization(before, snapshot);
+            }
+        }
+        finally
+        {
+            writing = false;
+        }
+    }
+
+    private void ReportToOrganization(VaultModel before, VaultModel after)
+    {
+        if (!after.Exists)
+        {
+            return;
+        }
+
+        var details = after.ToDetails(VaultId);
+        if (before.Exists && before.ToDetails(VaultId) == details)
+        {
+            return;
+        }
+
+        // One-way: listing may lag a write by a message, a vault write never waits for it.
+        GrainFactory.GetGrain<IOrganizationGrain>(after.State.OrganizationId!).VaultChanged(details).Ignore();
+    }
+
+    private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
+}

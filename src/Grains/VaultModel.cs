@@ -1,0 +1,125 @@
+using VaultGrains.Grains.Crypto;
+
+namespace VaultGrains.Grains;
+
+/// <summary>The persisted form of a vault. Secrets keep their creation order.</summary>
+[GenerateSerializer, Alias("VaultGrains.Grains.VaultState")]
+internal sealed class VaultState
+{
+    [Id(0)] public string? OrganizationId { get; set; }
+    [Id(1)] public string Name { get; set; } = "";
+    [Id(2)] public string? Description { get; set; }
+    [Id(3)] public DateTime CreatedAt { get; set; }
+    [Id(4)] public DateTime UpdatedAt { get; set; }
+    [Id(5)] public WrappedKey? VaultKey { get; set; }
+    [Id(6)] public List<StoredSecret> Secrets { get; set; } = [];
+}
+
+/// <summary>One stored secret: metadata and its encrypted value. Never holds plaintext.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.Grains.StoredSecret")]
+internal sealed record StoredSecret(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string EnvKey,
+    [property: Id(2)] string[] AllowedDomains,
+    [property: Id(3)] DateTime CreatedAt,
+    [property: Id(4)] DateTime UpdatedAt,
+    [property: Id(5)] int Version,
+    [property: Id(6)] int ValueBytes,
+    [property: Id(7)] EncryptedValue Value)
+{
+    public SecretDetails ToDetails() => new(Id, EnvKey, AllowedDomains, CreatedAt, UpdatedAt);
+}
+
+/// <summary>
+/// A vault's state with its lookups. The grain keeps two: the committed one (what storage holds,
+/// served to readers) and the working one (committed plus changes waiting for the next write).
+/// </summary>
+internal sealed class VaultModel
+{
+    private readonly Dictionary<string, StoredSecret> byId;
+    private readonly HashSet<string> envKeys;
+
+    private VaultModel(VaultState state, Dictionary<string, StoredSecret> byId, HashSet<string> envKeys, long totalValueBytes)
+    {
+        State = state;
+        this.byId = byId;
+        this.envKeys = envKeys;
+        TotalValueBytes = totalValueBytes;
+    }
+
+    public VaultState State { get; }
+
+    public bool Exists => State.OrganizationId is not null;
+
+    public int SecretCount => State.Secrets.Count;
+
+    public long TotalValueBytes { get; private set; }
+
+    public static VaultModel From(VaultState state)
+    {
+        var byId = state.Secrets.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var envKeys = state.Secrets.Select(s => s.EnvKey).ToHashSet(StringComparer.Ordinal);
+        return new VaultModel(state, byId, envKeys, state.Secrets.Sum(s => (long)s.ValueBytes));
+    }
+
+    public bool IsOwnedBy(string organizationId) => Exists && State.OrganizationId == organizationId;
+
+    public VaultDetails ToDetails(string vaultId) =>
+        new(vaultId, State.Name, State.Description, SecretCount, State.CreatedAt, State.UpdatedAt);
+
+    public StoredSecret? Find(string secretId) => byId.GetValueOrDefault(secretId);
+
+    public bool HasEnvKey(string envKey) => envKeys.Contains(envKey);
+
+    public void Add(StoredSecret secret)
+    {
+        State.Secrets.Add(secret);
+        byId.Add(secret.Id, secret);
+        envKeys.Add(secret.EnvKey);
+        TotalValueBytes += secret.ValueBytes;
+    }
+
+    public void Replace(StoredSecret secret)
+    {
+        var old = byId[secret.Id];
+        State.Secrets[State.Secrets.IndexOf(old)] = secret;
+        byId[secret.Id] = secret;
+        TotalValueBytes += secret.ValueBytes - old.ValueBytes;
+    }
+
+    public void Remove(string secretId)
+    {
+        var old = byId[secretId];
+        State.Secrets.Remove(old);
+        byId.Remove(secretId);
+        envKeys.Remove(old.EnvKey);
+        TotalValueBytes -= old.ValueBytes;
+    }
+
+    /// <summary>Forgets everything, including the wrapped vault key: what is left cannot be decrypted.</summary>
+    public void Erase()
+    {
+        State.OrganizationId = null;
+        State.VaultKey = null;
+        State.Secrets.Clear();
+        byId.Clear();
+        envKeys.Clear();
+        TotalValueBytes = 0;
+    }
+
+    /// <summary>A copy that later changes to this model do not touch. Secrets are immutable records, so the copy is shallow.</summary>
+    public VaultModel Clone()
+    {
+        var state = new VaultState
+        {
+            OrganizationId = State.OrganizationId,
+            Name = State.Name,
+            Description = State.Description,
+            CreatedAt = State.CreatedAt,
+            UpdatedAt = State.UpdatedAt,
+            VaultKey = State.VaultKey,
+            Secrets = [.. State.Secrets],
+        };
+        return new VaultModel(state, new Dictionary<string, StoredSecret>(byId, StringComparer.Ordinal), new HashSet<string>(envKeys, StringComparer.Ordinal), TotalValueBytes);
+    }
+}
