@@ -1,0 +1,98 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
+using VaultGrains.Grains;
+using VaultGrains.Grains.Crypto;
+using VaultGrains.Hosting;
+
+namespace VaultGrains.Silo;
+
+public static class SiloHostingExtensions
+{
+    /// <summary>Makes this host a VaultGrains silo: clustering, grain storage and encryption, all from configuration.</summary>
+    public static IHostApplicationBuilder AddVaultSilo(this IHostApplicationBuilder builder)
+    {
+        var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
+        builder.Services.AddVaultEncryption(builder.Configuration);
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(options =>
+            {
+                options.ClusterId = cluster.ClusterId;
+                options.ServiceId = cluster.ServiceId;
+            });
+            if (cluster.Clustering == ClusterSettings.Localhost)
+            {
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort);
+            }
+            else
+            {
+                silo.UseAzureStorageClustering(options =>
+                {
+                    options.TableServiceClient = storage.CreateTableServiceClient();
+                    options.TableName = storage.ClusterTable;
+                });
+                var address = cluster.AdvertisedIPAddress is { Length: > 0 } ip ? IPAddress.Parse(ip) : IPAddress.Loopback;
+                silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: cluster.AdvertisedIPAddress is { Length: > 0 });
+            }
+
+            silo.AddVaultGrainStorage(storage);
+        });
+        return builder;
+    }
+
+    /// <summary>The three grain storage providers on Azure Storage, with a serializer that survives type renames.</summary>
+    public static ISiloBuilder AddVaultGrainStorage(this ISiloBuilder silo, StorageOptions storage)
+    {
+        silo.AddAzureBlobGrainStorage(StorageNames.Vaults, options => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.BlobServiceClient = storage.CreateBlobServiceClient();
+            o.ContainerName = storage.VaultContainer;
+            o.DeleteStateOnClear = true;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
+        silo.AddAzureBlobGrainStorage(StorageNames.Organizations, options => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.BlobServiceClient = storage.CreateBlobServiceClient();
+            o.ContainerName = storage.OrganizationContainer;
+            o.DeleteStateOnClear = true;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
+        silo.AddAzureTableGrainStorage(StorageNames.ApiKeys, options => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.TableServiceClient = storage.CreateTableServiceClient();
+            o.TableName = storage.ApiKeyTable;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
+        return silo;
+    }
+
+    /// <summary>The key-encryption key and the vault key protector built on it.</summary>
+    public static IServiceCollection AddVaultEncryption(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<EncryptionOptions>, EncryptionOptionsValidator>();
+        services.AddOptions<EncryptionOptions>().Bind(configuration.GetSection(EncryptionOptions.Section)).ValidateOnStart();
+        services.TryAddSingletonTimeProvider();
+        services.AddHostedService<KeyEncryptionKeyWarmup>();
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<EncryptionOptions>>().Value;
+            var local = LocalKeyEncryptionKey.LoadOrCreate(options.Local.KeyFile!);
+            return new VaultKeyProtector(local, local, LocalKeyEncryptionKey.Algorithm);
+        });
+        return services;
+    }
+
+    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+}
