@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using VaultGrains.Api.Endpoints;
+using VaultGrains.Domain;
+using VaultGrains.Hosting;
+
+namespace VaultGrains.Api;
+
+public static class ApiHostingExtensions
+{
+    /// <summary>Connects this front end to the cluster as an Orleans client, using the same membership table as the silos.</summary>
+    public static WebApplicationBuilder AddVaultClusterClient(this WebApplicationBuilder builder)
+    {
+        var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(options =>
+            {
+                options.ClusterId = cluster.ClusterId;
+                options.ServiceId = cluster.ServiceId;
+            });
+            if (cluster.Clustering == ClusterSettings.Localhost)
+            {
+                client.UseLocalhostClustering(cluster.GatewayPort);
+            }
+            else
+            {
+                client.UseAzureStorageClustering(options =>
+                {
+                    options.TableServiceClient = storage.CreateTableServiceClient();
+                    options.TableName = storage.ClusterTable;
+                });
+            }
+
+            // The API may start before any silo: keep trying rather than fail start-up.
+            client.UseConnectionRetryFilter(async (_, cancellationToken) =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                return true;
+            });
+        });
+        return builder;
+    }
+
+    /// <summary>Authentication, limits and health for the public and admin API.</summary>
+    public static WebApplicationBuilder AddVaultApi(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>();
+        services.AddOptions<AdminOptions>()
+            .Bind(builder.Configuration.GetSection(AdminOptions.Section))
+            .PostConfigure(options => options.Token ??= builder.Configuration["VAULT_ADMIN_TOKEN"])
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<ApiKeyAuthentication>();
+        services.AddSingleton<AdminAuthentication>();
+        services.AddSingleton<ClusterHealth>();
+
+        // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = SecretRules.MaxRequestBodyBytes);
+        services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        return builder;
+    }
+
+    public static WebApplication MapVaultApi(this WebApplication app)
+    {
+        app.UseMiddleware<ErrorBoundary>();
+        var api = app.MapGroup("/api/public/v1");
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
+        api.MapVaultEndpoints();
+        api.MapSecretEndpoints();
+        app.MapAdminEndpoints();
+        app.MapHealthEndpoints();
+        return app;
+    }
+}

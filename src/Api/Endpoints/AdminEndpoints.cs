@@ -1,0 +1,123 @@
+using Microsoft.AspNetCore.Mvc;
+using VaultGrains.Domain;
+
+namespace VaultGrains.Api.Endpoints;
+
+/// <summary><c>/api/admin/v1</c>: organizations and their API keys, for the operator.</summary>
+internal static class AdminEndpoints
+{
+    private const int MaxNameLength = 200;
+
+    public static IEndpointRouteBuilder MapAdminEndpoints(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/api/admin/v1").WithTags("Admin");
+        admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<AdminAuthentication>().FilterAsync(context, next));
+        admin.MapPost("/organizations", CreateOrganization).WithName("CreateOrganization");
+        admin.MapGet("/organizations/{org_id}", GetOrganization).WithName("GetOrganization");
+        admin.MapPost("/organizations/{org_id}/api-keys", CreateApiKey).WithName("CreateApiKey");
+        admin.MapGet("/organizations/{org_id}/api-keys", ListApiKeys).WithName("ListApiKeys");
+        admin.MapDelete("/organizations/{org_id}/api-keys/{key_id}", RevokeApiKey).WithName("RevokeApiKey");
+        return app;
+    }
+
+    private static async Task<IResult> CreateOrganization(HttpContext http, IGrainFactory grains)
+    {
+        var (name, error) = await ReadNameAsync(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var reply = await grains.GetGrain<IOrganizationGrain>(ResourceId.New(ResourceId.Organization)).Create(name!);
+        return reply.Succeeded
+            ? ApiResults.Ok(OrganizationResponse.From(reply.Value!), StatusCodes.Status201Created)
+            : ApiResults.From(reply.Error);
+    }
+
+    private static async Task<IResult> GetOrganization([FromRoute(Name = "org_id")] string organizationId, IGrainFactory grains)
+    {
+        if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
+        {
+            return ApiResults.BadRequest("invalid org_id");
+        }
+
+        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).Get();
+        return reply.Succeeded ? ApiResults.Ok(OrganizationResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
+    }
+
+    private static async Task<IResult> CreateApiKey([FromRoute(Name = "org_id")] string organizationId, HttpContext http, IGrainFactory grains)
+    {
+        if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
+        {
+            return ApiResults.BadRequest("invalid org_id");
+        }
+
+        var (name, error) = await ReadNameAsync(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var key = ApiKeys.Generate();
+        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId)
+            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, ApiKeys.Hash(key), ApiKeys.Hint(key)));
+        return reply.Succeeded
+            ? ApiResults.Ok(new CreatedApiKeyResponse(reply.Value!.Id, reply.Value.Name, key, Timestamps.Format(reply.Value.CreatedAt)), StatusCodes.Status201Created)
+            : ApiResults.From(reply.Error);
+    }
+
+    private static async Task<IResult> ListApiKeys([FromRoute(Name = "org_id")] string organizationId, IGrainFactory grains)
+    {
+        if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
+        {
+            return ApiResults.BadRequest("invalid org_id");
+        }
+
+        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).ListApiKeys();
+        return reply.Succeeded
+            ? ApiResults.Ok(reply.Value!.Select(ApiKeyResponse.From).ToArray())
+            : ApiResults.From(reply.Error);
+    }
+
+    private static async Task<IResult> RevokeApiKey([FromRoute(Name = "org_id")] string organizationId, [FromRoute(Name = "key_id")] string keyId, IGrainFactory grains)
+    {
+        if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
+        {
+            return ApiResults.BadRequest("invalid org_id");
+        }
+
+        if (!ResourceId.IsValid(keyId, ResourceId.ApiKey))
+        {
+            return ApiResults.BadRequest("invalid key_id");
+        }
+
+        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).RevokeApiKey(keyId);
+        return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error);
+    }
+
+    private static async Task<(string? Name, IResult? Error)> ReadNameAsync(HttpRequest request)
+    {
+        var (body, error) = await JsonBody.ReadAsync(request);
+        if (body is null)
+        {
+            return (null, error);
+        }
+
+        using (body)
+        {
+            if (!body.TryGetString("name", out var name, out var typeError))
+            {
+                return (null, ApiResults.BadRequest(typeError!));
+            }
+
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                return (null, ApiResults.BadRequest("name cannot be empty"));
+            }
+
+            return name.Length > MaxNameLength
+                ? (null, ApiResults.BadRequest($"name must be at most {MaxNameLength} characters"))
+                : (name, null);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using VaultGrains.Domain;
+
+namespace VaultGrains.Api;
+
+/// <summary>Every error body: exactly <c>{"error":"…"}</c>.</summary>
+public sealed record ErrorBody([property: JsonPropertyName("error")] string Error);
+
+/// <summary>The public secret object: these five fields and no others.</summary>
+public sealed record SecretResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("env_key")] string EnvKey,
+    [property: JsonPropertyName("allowed_domains")] IReadOnlyList<string> AllowedDomains,
+    [property: JsonPropertyName("created_at")] string CreatedAt,
+    [property: JsonPropertyName("updated_at")] string UpdatedAt)
+{
+    public static SecretResponse From(SecretDetails secret) =>
+        new(secret.Id, secret.EnvKey, secret.AllowedDomains, Timestamps.Format(secret.CreatedAt), Timestamps.Format(secret.UpdatedAt));
+}
+
+/// <summary>The public vault object.</summary>
+public sealed record VaultResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("description")] string? Description,
+    [property: JsonPropertyName("secret_count")] int SecretCount,
+    [property: JsonPropertyName("created_at")] string CreatedAt,
+    [property: JsonPropertyName("updated_at")] string UpdatedAt)
+{
+    public static VaultResponse From(VaultDetails vault) =>
+        new(vault.Id, vault.Name, vault.Description, vault.SecretCount, Timestamps.Format(vault.CreatedAt), Timestamps.Format(vault.UpdatedAt));
+}
+
+public sealed record OrganizationResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("created_at")] string CreatedAt)
+{
+    public static OrganizationResponse From(OrganizationDetails organization) =>
+        new(organization.Id, organization.Name, Timestamps.Format(organization.CreatedAt));
+}
+
+/// <summary>A new API key: the only response that ever carries the key.</summary>
+public sealed record CreatedApiKeyResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("key")] string Key,
+    [property: JsonPropertyName("created_at")] string CreatedAt);
+
+public sealed record ApiKeyResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("hint")] string Hint,
+    [property: JsonPropertyName("created_at")] string CreatedAt)
+{
+    public static ApiKeyResponse From(ApiKeyDetails key) => new(key.Id, key.Name, key.Hint, Timestamps.Format(key.CreatedAt));
+}
+
+public sealed record HealthResponse(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("cluster")] string Cluster,
+    [property: JsonPropertyName("storage")] string Storage);
+
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(SecretResponse))]
+[JsonSerializable(typeof(SecretResponse[]))]
+[JsonSerializable(typeof(VaultResponse))]
+[JsonSerializable(typeof(VaultResponse[]))]
+[JsonSerializable(typeof(OrganizationResponse))]
+[JsonSerializable(typeof(CreatedApiKeyResponse))]
+[JsonSerializable(typeof(ApiKeyResponse[]))]
+[JsonSerializable(typeof(HealthResponse))]
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+internal sealed partial class ApiJsonContext : JsonSerializerContext;
+
+internal static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = new(ApiJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+}

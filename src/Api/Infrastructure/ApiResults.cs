@@ -1,0 +1,41 @@
+namespace VaultGrains.Api;
+
+/// <summary>The API's responses and the one mapping from a grain's <see cref="VaultError"/> to a status and body.</summary>
+internal static class ApiResults
+{
+    public const string Unavailable = "service temporarily unavailable";
+
+    public static IResult Error(int status, string message) => Results.Json(new ErrorBody(message), ApiJson.Options, statusCode: status);
+
+    public static IResult BadRequest(string message) => Error(StatusCodes.Status400BadRequest, message);
+
+    public static IResult Ok<T>(T body, int status = StatusCodes.Status200OK) => Results.Json(body, ApiJson.Options, statusCode: status);
+
+    public static IResult ServiceUnavailable(string message = Unavailable) => new RetryableErrorResult(message);
+
+    public static IResult From(VaultError error, int count = 0) => error switch
+    {
+        VaultError.VaultNotFound => Error(StatusCodes.Status404NotFound, "vault not found"),
+        VaultError.SecretNotFound => Error(StatusCodes.Status404NotFound, "secret not found"),
+        VaultError.OrganizationNotFound => Error(StatusCodes.Status404NotFound, "organization not found"),
+        VaultError.ApiKeyNotFound => Error(StatusCodes.Status404NotFound, "api key not found"),
+        VaultError.EnvKeyExists => BadRequest("env_key already exists in this vault"),
+        VaultError.VaultFull => BadRequest("vault is full"),
+        VaultError.VaultNotEmpty => BadRequest($"cannot delete vault: vault still contains {count} secret(s)"),
+        VaultError.AlreadyExists => Error(StatusCodes.Status409Conflict, "resource already exists"),
+        VaultError.KeyServiceUnavailable => ServiceUnavailable("key service unavailable"),
+        VaultError.DomainNotAllowed => Error(StatusCodes.Status403Forbidden, "destination not allowed for this secret"),
+        VaultError.IntegrityFailure => Error(StatusCodes.Status500InternalServerError, "secret failed its integrity check"),
+        _ => ServiceUnavailable(),
+    };
+
+    /// <summary>503 with <c>Retry-After</c>: nothing was written, the same request may be sent again.</summary>
+    private sealed class RetryableErrorResult(string message) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = "1";
+            return Error(StatusCodes.Status503ServiceUnavailable, message).ExecuteAsync(httpContext);
+        }
+    }
+}
