@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs Azurite, the silo(s) and the API in the foreground.
+# Ctrl-C or SIGTERM stops everything. See README.md for the environment variables.
+set -euo pipefail
+source "$(dirname "$0")/scripts/common.sh"
+cd "$ROOT"
+
+PORT="${PORT:-8080}"
+SILOS="${SILOS:-1}"
+DATA="${VAULT_DATA_DIR:-$ROOT/.data}"
+mkdir -p "$DATA"
+DATA="$(cd "$DATA" && pwd)"
+BLOB_PORT="${AZURITE_BLOB_PORT:-10000}"
+QUEUE_PORT="${AZURITE_QUEUE_PORT:-10001}"
+TABLE_PORT="${AZURITE_TABLE_PORT:-10002}"
+SILO_PORT_BASE="${SILO_PORT_BASE:-11111}"
+GATEWAY_PORT_BASE="${GATEWAY_PORT_BASE:-30000}"
+
+require dotnet ".NET 10 SDK"
+[[ "$SILOS" =~ ^[1-9][0-9]?$ ]] || { log "SILOS must be a number from 1 to 99"; exit 2; }
+if port_open "$PORT"; then log "port $PORT is in use; set PORT"; exit 2; fi
+
+if [ -z "${VAULT_ADMIN_TOKEN:-}" ]; then
+  if [ ! -s "$DATA/admin-token" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$DATA/admin-token")
+  fi
+  VAULT_ADMIN_TOKEN="$(cat "$DATA/admin-token")"
+  TOKEN_SOURCE="$DATA/admin-token"
+else
+  TOKEN_SOURCE="the VAULT_ADMIN_TOKEN environment variable"
+fi
+
+install_azurite
+log "building (Release)"
+dotnet build src/Silo/Silo.csproj -c Release -nologo -v q -clp:ErrorsOnly
+dotnet build src/Api/Api.csproj -c Release -nologo -v q -clp:ErrorsOnly
+
+API_PID=""
+SILO_PIDS=()
+AZURITE_PID=""
+# Children run in their own sessions (setsid): a Ctrl-C or a SIGTERM to our process group reaches
+# only this script, which then stops them in order rather than all at once.
+shutdown() {
+  local code=${1:-0}
+  trap - INT TERM EXIT
+  log "stopping"
+  # API first (drains connections), then silos (hand their grains over), then storage.
+  # The three grace periods add up to under 30 s.
+  [ -z "$API_PID" ] || stop_pids 8 "$API_PID"
+  [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
+  [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
+  log "stopped"
+  exit "$code"
+}
+trap 'shutdown 0' INT TERM
+trap 'shutdown $?' EXIT
+
+log "starting Azurite (data in $DATA/azurite)"
+start_azurite "$DATA/azurite" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
+
+export Storage__ConnectionString="$(azurite_connection_string "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT")"
+export Orleans__Clustering=AzureStorage
+# A fresh cluster id per run keeps rows of silos that died in an earlier run out of the way;
+# the service id (which keys grain state) stays the same.
+export Orleans__ClusterId="vaultgrains-$(date +%s)"
+export Orleans__ServiceId="${ORLEANS_SERVICE_ID:-vaultgrains}"
+export Encryption__Provider=Local
+export Encryption__Local__KeyFile="$DATA/keys/local-kek.key"
+export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}"
+
+for i in $(seq 0 $((SILOS - 1))); do
+  Orleans__SiloPort=$((SILO_PORT_BASE + i)) Orleans__GatewayPort=$((GATEWAY_PORT_BASE + i)) \
+    setsid dotnet src/Silo/bin/Release/net10.0/VaultGrains.Silo.dll --contentRoot "$ROOT/src/Silo/bin/Release/net10.0" > >(sed -u "s/^/[silo$((i + 1))] /") 2>&1 &
+  SILO_PIDS+=("$!")
+done
+for i in $(seq 0 $((SILOS - 1))); do
+  wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
+done
+
+VAULT_ADMIN_TOKEN="$VAULT_ADMIN_TOKEN" ASPNETCORE_URLS="http://127.0.0.1:$PORT" \
+  setsid dotnet src/Api/bin/Release/net10.0/VaultGrains.Api.dll --contentRoot "$ROOT/src/Api/bin/Release/net10.0" > >(sed -u 's/^/[api] /') 2>&1 &
+API_PID=$!
+
+deadline=$((SECONDS + 120))
+until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || { log "API did not become healthy"; exit 1; }
+  sleep 0.5
+done
+
+cat <<INFO
+
+VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
+Admin token: $TOKEN_SOURCE
+Try it:
+  ADMIN=\$(cat "$DATA/admin-token")   # or your VAULT_ADMIN_TOKEN
+  ORG=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"Acme"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+  KEY=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations/\$ORG/api-keys -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"ci"}' | sed 's/.*"key":"\([^"]*\)".*/\1/')
+  VAULT=\$(curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/vaults -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"Production"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+  curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/vaults/\$VAULT/secrets -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"env_key":"DATABASE_URL","value":"postgresql://...","allowed_domains":["*.example.com"]}'
+Press Ctrl-C to stop.
+
+INFO
+# Runs until a signal arrives or a process of ours dies.
+wait -n "$API_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" || true
+log "a process exited on its own"
+shutdown 1

@@ -1,0 +1,164 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using VaultGrains.Hosting;
+using VaultGrains.Silo;
+
+namespace VaultGrains.Tests.Infrastructure;
+
+/// <summary>
+/// The API (WebApplicationFactory over the real Program) talking as an Orleans client to a real
+/// silo host built by the production <c>AddVaultSilo</c>, both on Azure Table clustering and
+/// Azure storage in Azurite. Every log line of both hosts is captured.
+/// </summary>
+public sealed class ApiFixture : IAsyncLifetime
+{
+    public const string AdminToken = "test-admin-token-0123456789";
+    private readonly string keyFile = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key");
+    private IHost? silo;
+    private WebApplicationFactory<Program>? api;
+
+    public StorageOptions Storage { get; } = TestStorage.NewStorage();
+
+    public CapturedLogs Logs { get; } = new();
+
+    /// <summary>Every response body the fixture's clients received, to check none carries a secret value.</summary>
+    public ResponseLog Responses { get; } = new();
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public Dictionary<string, string?> Settings { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        Settings["Storage:ConnectionString"] = Storage.ConnectionString;
+        Settings["Storage:Prefix"] = Storage.Prefix;
+        Settings["Orleans:Clustering"] = "AzureStorage";
+        Settings["Orleans:ClusterId"] = "c-" + suffix;
+        Settings["Orleans:ServiceId"] = "svc-" + suffix;
+        Settings["Orleans:SiloPort"] = TestStorage.FreePort().ToString();
+        Settings["Orleans:GatewayPort"] = TestStorage.FreePort().ToString();
+        Settings["Encryption:Provider"] = "Local";
+        Settings["Encryption:Local:KeyFile"] = keyFile;
+        Settings["Admin:Token"] = AdminToken;
+        await StartAsync();
+    }
+
+    public async Task DisposeAsync() => await StopAsync();
+
+    /// <summary>Stops the API and the silo, then starts both again on the same storage and ServiceId.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        Settings["Orleans:ClusterId"] = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        await StartAsync();
+    }
+
+    public HttpClient CreateClient(string? bearer = null)
+    {
+        var client = api!.CreateDefaultClient(new ResponseRecorder(Responses));
+        if (bearer is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return client;
+    }
+
+    /// <summary>A new organization and an API key for it: a client ready to call the public API.</summary>
+    public async Task<(string OrganizationId, HttpClient Client, string KeyId)> NewTenantAsync(string name = "Acme")
+    {
+        var admin = CreateClient(AdminToken);
+        var organization = await ReadAsync(await admin.PostAsJsonAsync("/api/admin/v1/organizations", new { name }));
+        var organizationId = organization.GetProperty("id").GetString()!;
+        var key = await ReadAsync(await admin.PostAsJsonAsync($"/api/admin/v1/organizations/{organizationId}/api-keys", new { name = "test" }));
+        return (organizationId, CreateClient(key.GetProperty("key").GetString()), key.GetProperty("id").GetString()!);
+    }
+
+    public static async Task<string> CreateVaultAsync(HttpClient client, string name = "Production")
+    {
+        var vault = await ReadAsync(await client.PostAsJsonAsync("/api/public/v1/vaults", new { name }));
+        return vault.GetProperty("id").GetString()!;
+    }
+
+    public static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    private async Task StartAsync()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development" });
+        builder.Configuration.AddInMemoryCollection(Settings);
+        builder.Logging.ClearProviders().AddProvider(Logs).SetMinimumLevel(LogLevel.Trace);
+        builder.AddVaultSilo();
+        silo = builder.Build();
+        await silo.StartAsync();
+
+        api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            foreach (var (key, value) in Settings)
+            {
+                web.UseSetting(key, value);
+            }
+
+            web.UseEnvironment("Development");
+            web.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
+        });
+        Client = CreateClient();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await Client.GetAsync("/healthz")).StatusCode != System.Net.HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the API did not become healthy");
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task StopAsync()
+    {
+        if (api is not null)
+        {
+            await api.DisposeAsync();
+            api = null;
+        }
+
+        if (silo is not null)
+        {
+            await silo.StopAsync();
+            silo.Dispose();
+            silo = null;
+        }
+    }
+}
+
+/// <summary>Every response (body and headers) the fixture's clients received.</summary>
+public sealed class ResponseLog
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> bodies = new();
+
+    public IReadOnlyCollection<string> Bodies => bodies;
+
+    public void Add(string response) => bodies.Enqueue(response);
+}
+
+/// <summary>Copies every response that passes through one client into the log.</summary>
+public sealed class ResponseRecorder(ResponseLog log) : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        log.Add(body + "\n" + response.Headers + response.Content.Headers);
+        return response;
+    }
+}
