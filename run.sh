@@ -90,6 +90,7 @@ done
 cat <<INFO
 
 VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
+API reference: http://127.0.0.1:$PORT/docs   (OpenAPI: /openapi/v1.json; whole flow: src/Api/VaultGrains.Api.http)
 Admin token: $TOKEN_SOURCE
 Try it:
   ADMIN=\$(cat "$DATA/admin-token")   # or your VAULT_ADMIN_TOKEN

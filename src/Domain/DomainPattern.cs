@@ -144,7 +144,8 @@ public static class DomainPattern
         }
         catch (ArgumentException)
         {
-            error = "not a valid host name";
+            // IdnMapping refuses over-long names too; say which rule was broken.
+            error = host.Length > MaxHostLength ? "host name longer than 253 characters" : "not a valid host name";
             return false;
         }
 

@@ -49,6 +49,18 @@ public static class SecretRules
     public static string? CheckValueSize(string value) =>
         Encoding.UTF8.GetByteCount(value) > MaxValueBytes ? "value must be at most 65536 bytes" : null;
 
+    /// <summary>Length as a person counts it: Unicode scalar values, so an emoji is one character, not two UTF-16 units.</summary>
+    public static int CharacterCount(string text)
+    {
+        var count = 0;
+        foreach (var _ in text.EnumerateRunes())
+        {
+            count++;
+        }
+
+        return count;
+    }
+
     private static bool IsEnvKeyShape(string envKey)
     {
         if (!(char.IsAsciiLetter(envKey[0]) || envKey[0] == '_'))

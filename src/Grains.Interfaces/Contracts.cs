@@ -20,6 +20,8 @@ public enum VaultError
     AlreadyExists = 10,
     OrganizationNotFound = 11,
     ApiKeyNotFound = 12,
+    /// <summary>An update named another <c>env_key</c> than the secret's; an <c>env_key</c> never changes.</summary>
+    EnvKeyChanged = 13,
 }
 
 /// <summary>A secret value in transit to the vault grain. Its text never appears in <see cref="ToString"/>.</summary>
@@ -72,11 +74,15 @@ public sealed record NewSecret(
     [property: Id(2)] SecretValue Value,
     [property: Id(3)] IReadOnlyList<string> AllowedDomains);
 
-/// <summary>A partial update of a secret; a null member leaves that field alone.</summary>
+/// <summary>
+/// A partial update of a secret; a null member leaves that field alone. <see cref="EnvKey"/>, when
+/// given, must be the secret's own (clients that send the whole object back), since it never changes.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.SecretChanges")]
 public sealed record SecretChanges(
     [property: Id(0)] SecretValue? Value,
-    [property: Id(1)] IReadOnlyList<string>? AllowedDomains);
+    [property: Id(1)] IReadOnlyList<string>? AllowedDomains,
+    [property: Id(2)] string? EnvKey = null);
 
 /// <summary>The outcome of a vault or secret operation: either a value or an error.</summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.VaultReply`1")]

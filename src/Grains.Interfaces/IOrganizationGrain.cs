@@ -21,17 +21,25 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("CreateVault")]
     Task<VaultReply<VaultDetails>> CreateVault(string vaultId, string name, string? description);
 
-    /// <summary>Lists the organization's vaults in creation order.</summary>
+    /// <summary>Lists the organization's vaults in creation order (the order of their ULID ids), from memory.</summary>
     [Alias("ListVaults")]
     Task<VaultReply<IReadOnlyList<VaultDetails>>> ListVaults();
 
-    /// <summary>Records the latest metadata of one of this organization's vaults (sent by the vault after each change).</summary>
-    [Alias("VaultChanged"), OneWay]
+    /// <summary>
+    /// Records the latest metadata of one of this organization's vaults. The vault awaits it after each
+    /// write and before acknowledging it, so a listing never shows less than what a caller was told.
+    /// Interleaves with everything: it only updates memory (a timer persists it), and a vault must not
+    /// wait behind, or deadlock with, an organization call that is itself waiting for a vault.
+    /// </summary>
+    [Alias("VaultChanged"), AlwaysInterleave]
     Task VaultChanged(VaultDetails vault);
 
-    /// <summary>Forgets a deleted vault.</summary>
-    [Alias("VaultDeleted")]
-    Task VaultDeleted(string vaultId);
+    /// <summary>
+    /// Deletes an empty vault of this organization and removes it from the listing. A vault that no
+    /// longer exists is removed from the listing too (a retry after a failed listing write).
+    /// </summary>
+    [Alias("DeleteVault")]
+    Task<VaultReply<VaultDetails>> DeleteVault(string vaultId);
 
     /// <summary>The ids of all vaults of this organization, for maintenance walks.</summary>
     [Alias("GetVaultIds")]

@@ -21,7 +21,7 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("Update")]
     Task<VaultReply<VaultDetails>> Update(string organizationId, VaultChanges changes);
 
-    /// <summary>Deletes an empty vault and destroys its wrapped vault key.</summary>
+    /// <summary>Deletes an empty vault and destroys its wrapped vault key. Called by its organization (<see cref="IOrganizationGrain.DeleteVault"/>), which also unlists it.</summary>
     [Alias("Delete")]
     Task<VaultReply<VaultDetails>> Delete(string organizationId);
 
@@ -29,7 +29,7 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("CreateSecret")]
     Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret);
 
-    /// <summary>Lists the secrets' metadata in creation order.</summary>
+    /// <summary>Lists the secrets' metadata in creation order (the order of their ULID ids), from memory.</summary>
     [Alias("ListSecrets")]
     Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId);
 

@@ -25,8 +25,10 @@ internal sealed record StoredApiKey(
 
 /// <summary>
 /// One organization. Vault summaries are kept here so listing never touches every vault; a vault
-/// sends its new summary after each change, and those updates are written in the background
-/// (the vault itself is the truth for its secrets and re-sends its summary when it changes).
+/// reports its new summary after each write (before acknowledging it), and those updates are
+/// written in the background (the vault itself is the truth for its secrets and re-sends its
+/// summary when it changes). Creating and deleting a vault go through here, so the listing and the
+/// vaults agree, and no call ever goes from a vault back to a busy organization.
 /// </summary>
 internal sealed class OrganizationGrain(
     [PersistentState("organization", StorageNames.Organizations)] IPersistentState<OrganizationState> storage,
@@ -90,7 +92,7 @@ internal sealed class OrganizationGrain(
             return created;
         }
 
-        storage.State.Vaults.Add(created.Value!);
+        InsertInIdOrder(storage.State.Vaults, created.Value!);
         if (!await TryWriteAsync())
         {
             // Do not leave a vault that no listing shows.
@@ -118,12 +120,22 @@ internal sealed class OrganizationGrain(
         return Task.CompletedTask;
     }
 
-    public async Task VaultDeleted(string vaultId)
+    public async Task<VaultReply<VaultDetails>> DeleteVault(string vaultId)
     {
-        if (storage.State.Vaults.RemoveAll(v => v.Id == vaultId) > 0 && !await TryWriteAsync())
+        if (!Exists)
         {
-            throw new InvalidOperationException($"Organization {OrganizationId} could not record the deletion of vault {vaultId}.");
+            return VaultReply<VaultDetails>.Fail(VaultError.OrganizationNotFound);
         }
+
+        var deleted = await GrainFactory.GetGrain<IVaultGrain>(vaultId).Delete(OrganizationId);
+        var gone = deleted.Succeeded || deleted.Error == VaultError.VaultNotFound;
+        if (gone && storage.State.Vaults.RemoveAll(v => v.Id == vaultId) > 0 && !await TryWriteAsync())
+        {
+            // The vault is gone but the listing still shows it; a retried DELETE finishes the job.
+            return VaultReply<VaultDetails>.Fail(VaultError.Unavailable);
+        }
+
+        return deleted;
     }
 
     public Task<IReadOnlyList<string>> GetVaultIds() =>
@@ -176,6 +188,18 @@ internal sealed class OrganizationGrain(
         return VaultReply<ApiKeyDetails>.Ok(key.ToDetails());
     }
 
+    // Ids are ULIDs minted by the API, so id order is creation order even when creates race here.
+    private static void InsertInIdOrder(List<VaultDetails> vaults, VaultDetails vault)
+    {
+        var index = vaults.Count;
+        while (index > 0 && string.CompareOrdinal(vaults[index - 1].Id, vault.Id) > 0)
+        {
+            index--;
+        }
+
+        vaults.Insert(index, vault);
+    }
+
     private OrganizationDetails Details() => new(OrganizationId, storage.State.Name!, storage.State.CreatedAt);
 
     private async Task FlushSummariesAsync(CancellationToken cancellationToken)
@@ -189,10 +213,11 @@ internal sealed class OrganizationGrain(
     // On a failed write the in-memory state is no longer what storage holds: reload it.
     private async Task<bool> TryWriteAsync()
     {
+        // Cleared before the write: a summary that interleaves during the write marks it dirty again.
+        summariesDirty = false;
         try
         {
             await storage.WriteStateAsync();
-            summariesDirty = false;
             return true;
         }
         catch (Exception e)

@@ -21,6 +21,7 @@ internal sealed class VaultGrain(
     TimeProvider clock,
     ILogger<VaultGrain> logger) : Grain, IVaultGrain
 {
+    private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
     private VaultModel committed = null!;
     private VaultModel working = null!;
     // Changes made since the write in flight started share one completion: the next write.
@@ -33,12 +34,16 @@ internal sealed class VaultGrain(
     private bool stale;
     private Task<VaultKey>? vaultKey;
 
+    // The summary the organization last confirmed; a report that failed is retried after the next write.
+    private VaultDetails? reportedToOrganization;
+
     private string VaultId => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         committed = VaultModel.From(storage.State);
         working = committed.Clone();
+        reportedToOrganization = committed.Exists ? committed.ToDetails(VaultId) : null;
         return Task.CompletedTask;
     }
 
@@ -96,6 +101,8 @@ internal sealed class VaultGrain(
         working.State.UpdatedAt = now;
         working.State.VaultKey = wrapped;
         vaultKey = Task.FromResult(key);
+        // The organization lists the vault from this call's reply; no report needed.
+        reportedToOrganization = working.ToDetails(VaultId);
         var error = await CommitAsync();
         return error == VaultError.None
             ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
@@ -159,7 +166,6 @@ internal sealed class VaultGrain(
         }
 
         DropVaultKey();
-        await GrainFactory.GetGrain<IOrganizationGrain>(organizationId).VaultDeleted(VaultId);
         DeactivateOnIdle();
         return VaultReply<VaultDetails>.Ok(details);
     }
@@ -224,9 +230,14 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (working.Find(secretId) is null)
+        if (working.Find(secretId) is not { } found)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        if (changes.EnvKey is not null && !string.Equals(changes.EnvKey, found.EnvKey, StringComparison.Ordinal))
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.EnvKeyChanged);
         }
 
         VaultKey? key = null;
@@ -504,7 +515,6 @@ internal sealed class VaultGrain(
                 nextWrite = null;
                 writeInFlight = batch.Task;
                 var snapshot = working.Clone();
-                var before = committed;
                 try
                 {
                     if (snapshot.Exists)
@@ -532,8 +542,8 @@ internal sealed class VaultGrain(
                 }
 
                 committed = snapshot;
+                await ReportToOrganizationAsync(snapshot);
                 batch.TrySetResult(VaultError.None);
-                ReportToOrganization(before, snapshot);
             }
         }
         finally
@@ -542,7 +552,10 @@ internal sealed class VaultGrain(
         }
     }
 
-    private void ReportToOrganization(VaultModel before, VaultModel after)
+    // Awaited before the write is acknowledged, so a listing right after a 201 already counts it,
+    // and reports arrive in write order. Bounded: an unreachable organization delays writes by at
+    // most the timeout, and the summary is re-sent after the next write.
+    private async Task ReportToOrganizationAsync(VaultModel after)
     {
         if (!after.Exists)
         {
@@ -550,13 +563,22 @@ internal sealed class VaultGrain(
         }
 
         var details = after.ToDetails(VaultId);
-        if (before.Exists && before.ToDetails(VaultId) == details)
+        if (details == reportedToOrganization)
         {
             return;
         }
 
-        // One-way: listing may lag a write by a message, a vault write never waits for it.
-        GrainFactory.GetGrain<IOrganizationGrain>(after.State.OrganizationId!).VaultChanged(details).Ignore();
+        var report = GrainFactory.GetGrain<IOrganizationGrain>(after.State.OrganizationId!).VaultChanged(details);
+        try
+        {
+            await report.WaitAsync(OrganizationReportTimeout);
+            reportedToOrganization = details;
+        }
+        catch (Exception e)
+        {
+            report.Ignore();
+            logger.LogWarning("Vault {VaultId} could not report its summary to its organization: {Error}", VaultId, e.GetType().Name);
+        }
     }
 
     private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);

@@ -71,9 +71,16 @@ internal sealed class VaultModel
 
     public bool HasEnvKey(string envKey) => envKeys.Contains(envKey);
 
+    /// <summary>Adds a secret in id order: ids are ULIDs minted by the API, so that is creation order even when creates race.</summary>
     public void Add(StoredSecret secret)
     {
-        State.Secrets.Add(secret);
+        var index = State.Secrets.Count;
+        while (index > 0 && string.CompareOrdinal(State.Secrets[index - 1].Id, secret.Id) > 0)
+        {
+            index--;
+        }
+
+        State.Secrets.Insert(index, secret);
         byId.Add(secret.Id, secret);
         envKeys.Add(secret.EnvKey);
         TotalValueBytes += secret.ValueBytes;

@@ -12,11 +12,32 @@ internal static class AdminEndpoints
     {
         var admin = app.MapGroup("/api/admin/v1").WithTags("Admin");
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<AdminAuthentication>().FilterAsync(context, next));
-        admin.MapPost("/organizations", CreateOrganization).WithName("CreateOrganization");
-        admin.MapGet("/organizations/{org_id}", GetOrganization).WithName("GetOrganization");
-        admin.MapPost("/organizations/{org_id}/api-keys", CreateApiKey).WithName("CreateApiKey");
-        admin.MapGet("/organizations/{org_id}/api-keys", ListApiKeys).WithName("ListApiKeys");
-        admin.MapDelete("/organizations/{org_id}/api-keys/{key_id}", RevokeApiKey).WithName("RevokeApiKey");
+        // 404 on every route when no admin token is configured.
+        admin.MapPost("/organizations", CreateOrganization).WithName("CreateOrganization")
+            .WithSummary("Create an organization")
+            .Accepts<NameRequest>("application/json")
+            .Produces<OrganizationResponse>(StatusCodes.Status201Created)
+            .ProducesErrors(400, 401, 404, 413, 503);
+        admin.MapGet("/organizations/{org_id}", GetOrganization).WithName("GetOrganization")
+            .WithSummary("Get an organization")
+            .Produces<OrganizationResponse>()
+            .ProducesErrors(400, 401, 404, 503);
+        admin.MapPost("/organizations/{org_id}/api-keys", CreateApiKey).WithName("CreateApiKey")
+            .WithSummary("Create an API key")
+            .Accepts<NameRequest>("application/json")
+            .Produces<CreatedApiKeyResponse>(StatusCodes.Status201Created)
+            .ProducesErrors(400, 401, 404, 413, 503)
+            .WithDescription("The response is the only place the key (`nr_…`) is ever shown; only its hash is stored.");
+        admin.MapGet("/organizations/{org_id}/api-keys", ListApiKeys).WithName("ListApiKeys")
+            .WithSummary("List API keys")
+            .Produces<ApiKeyResponse[]>()
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("Active keys with their `hint` (last 4 characters), never the key.");
+        admin.MapDelete("/organizations/{org_id}/api-keys/{key_id}", RevokeApiKey).WithName("RevokeApiKey")
+            .WithSummary("Revoke an API key")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("Effective at once: every API instance refuses the key within 1 second.");
         return app;
     }
 

@@ -13,7 +13,10 @@ internal static class HealthEndpoints
                 new HealthResponse(healthy ? "healthy" : "unhealthy", cluster ? "reachable" : "unreachable", storage ? "reachable" : "unreachable"),
                 ApiJson.Options,
                 statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        }).WithTags("Health").WithName("Health");
+        }).WithTags("Health").WithName("Health")
+            .WithSummary("Health of this front end, the cluster and storage")
+            .Produces<HealthResponse>()
+            .Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 }

@@ -9,11 +9,36 @@ internal static class SecretEndpoints
     public static RouteGroupBuilder MapSecretEndpoints(this RouteGroupBuilder api)
     {
         var secrets = api.MapGroup("/vaults/{vault_id}/secrets").WithTags("Secrets");
-        secrets.MapPost("", Create).WithName("CreateSecret");
-        secrets.MapGet("", List).WithName("ListSecrets");
-        secrets.MapGet("/{secret_id}", Get).WithName("GetSecret");
-        secrets.MapPatch("/{secret_id}", Update).WithName("UpdateSecret");
-        secrets.MapDelete("/{secret_id}", Delete).WithName("DeleteSecret");
+        secrets.MapPost("", Create).WithName("CreateSecret")
+            .WithSummary("Create a secret")
+            .Accepts<CreateSecretRequest>("application/json")
+            .Produces<SecretResponse>(StatusCodes.Status201Created)
+            .ProducesErrors(400, 401, 404, 413, 503)
+            .WithDescription("404 `vault not found` comes before any body error. 400: `value cannot be empty`, "
+                + "`env_key already exists in this vault` (use PATCH to rotate), `vault is full` (1,000 secrets or 8 MiB of values), "
+                + "or a message naming the field and the rule.");
+        secrets.MapGet("", List).WithName("ListSecrets")
+            .WithSummary("List secrets")
+            .Produces<SecretResponse[]>()
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("A bare array of the vault's secrets in creation order. Values are never returned.");
+        secrets.MapGet("/{secret_id}", Get).WithName("GetSecret")
+            .WithSummary("Get a secret")
+            .Produces<SecretResponse>()
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("400: `invalid vault_id` or `invalid secret_id`. 404: `vault not found` or `secret not found`. The value is never returned.");
+        secrets.MapPatch("/{secret_id}", Update).WithName("UpdateSecret")
+            .WithSummary("Rotate a secret's value and/or replace its allowed domains")
+            .Accepts<UpdateSecretRequest>("application/json")
+            .Produces<SecretResponse>()
+            .ProducesErrors(400, 401, 404, 413, 503)
+            .WithDescription("Partial: `{}` or an unchanged value and list change nothing and keep `updated_at`. "
+                + "400: `value cannot be empty`, `env_key cannot be changed`, `vault is full`.");
+        secrets.MapDelete("/{secret_id}", Delete).WithName("DeleteSecret")
+            .WithSummary("Delete a secret")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("Permanent: the value's encrypted data key is destroyed. The env_key can be used again.");
         return api;
     }
 
@@ -144,12 +169,18 @@ internal static class SecretEndpoints
 
     private static (SecretChanges?, IResult?) ReadSecretChanges(JsonBody body)
     {
-        if (body.Has("env_key"))
+        // Sending the secret's own env_key back is accepted (the grain compares); anything else is a change.
+        if (!body.TryGetString("env_key", out var envKey, out var error))
         {
-            return (null, ApiResults.BadRequest("env_key cannot be changed"));
+            return (null, ApiResults.BadRequest(error!));
         }
 
-        if (!body.TryGetString("value", out var value, out var error))
+        if (body.Has("env_key") && envKey is null)
+        {
+            return (null, ApiResults.BadRequest(ApiResults.EnvKeyCannotChange));
+        }
+
+        if (!body.TryGetString("value", out var value, out error))
         {
             return (null, ApiResults.BadRequest(error!));
         }
@@ -169,7 +200,7 @@ internal static class SecretEndpoints
             return (null, domainError);
         }
 
-        return (new SecretChanges(value is null ? null : new SecretValue(value), domains), null);
+        return (new SecretChanges(value is null ? null : new SecretValue(value), domains, envKey), null);
     }
 
     private static IResult? ReadDomains(JsonBody body, out List<string>? normalized)

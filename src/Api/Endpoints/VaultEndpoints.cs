@@ -9,11 +9,35 @@ internal static class VaultEndpoints
     public static RouteGroupBuilder MapVaultEndpoints(this RouteGroupBuilder api)
     {
         var vaults = api.MapGroup("/vaults").WithTags("Vaults");
-        vaults.MapPost("", Create).WithName("CreateVault");
-        vaults.MapGet("", List).WithName("ListVaults");
-        vaults.MapGet("/{vault_id}", Get).WithName("GetVault");
-        vaults.MapPatch("/{vault_id}", Update).WithName("UpdateVault");
-        vaults.MapDelete("/{vault_id}", Delete).WithName("DeleteVault");
+        vaults.MapPost("", Create).WithName("CreateVault")
+            .WithSummary("Create a vault")
+            .Accepts<CreateVaultRequest>("application/json")
+            .Produces<VaultResponse>(StatusCodes.Status201Created)
+            .ProducesErrors(400, 401, 413, 503)
+            .WithDescription("400: `name cannot be empty`, `name must be at most 200 characters`, `description must be at most 2000 characters`, or a malformed body.");
+        vaults.MapGet("", List).WithName("ListVaults")
+            .WithSummary("List vaults")
+            .Produces<VaultResponse[]>()
+            .ProducesErrors(401, 503)
+            .WithDescription("A bare array of the organization's vaults in creation order, each with its `secret_count`.");
+        vaults.MapGet("/{vault_id}", Get).WithName("GetVault")
+            .WithSummary("Get a vault")
+            .Produces<VaultResponse>()
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("400: `invalid vault_id`. 404: `vault not found` (unknown, or in another organization).");
+        vaults.MapPatch("/{vault_id}", Update).WithName("UpdateVault")
+            .WithSummary("Update a vault")
+            .Accepts<UpdateVaultRequest>("application/json")
+            .Produces<VaultResponse>()
+            .ProducesErrors(400, 401, 404, 413, 503)
+            .WithDescription("Partial: only the fields present change. `{}` or unchanged values change nothing and keep `updated_at`. "
+                + "404 `vault not found` comes before any body error.");
+        vaults.MapDelete("/{vault_id}", Delete).WithName("DeleteVault")
+            .WithSummary("Delete an empty vault")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("Refused while the vault holds secrets: 400 `cannot delete vault: vault still contains N secret(s)`. "
+                + "Deleting destroys the vault's key and removes it from the listing.");
         return api;
     }
 
@@ -108,7 +132,7 @@ internal static class VaultEndpoints
             return ApiResults.BadRequest("invalid vault_id");
         }
 
-        var reply = await grains.GetGrain<IVaultGrain>(vaultId).Delete(ApiKeyAuthentication.CallerOrganization(http));
+        var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).DeleteVault(vaultId);
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error, reply.Count);
     }
 
@@ -124,7 +148,7 @@ internal static class VaultEndpoints
             return ApiResults.BadRequest("name cannot be empty");
         }
 
-        return name is { Length: > SecretRules.MaxVaultNameLength }
+        return name is not null && SecretRules.CharacterCount(name) > SecretRules.MaxVaultNameLength
             ? ApiResults.BadRequest($"name must be at most {SecretRules.MaxVaultNameLength} characters")
             : null;
     }
@@ -136,7 +160,7 @@ internal static class VaultEndpoints
             return ApiResults.BadRequest(error!);
         }
 
-        return description is { Length: > SecretRules.MaxVaultDescriptionLength }
+        return description is not null && SecretRules.CharacterCount(description) > SecretRules.MaxVaultDescriptionLength
             ? ApiResults.BadRequest($"description must be at most {SecretRules.MaxVaultDescriptionLength} characters")
             : null;
     }

@@ -4,6 +4,7 @@ namespace VaultGrains.Api;
 internal static class ApiResults
 {
     public const string Unavailable = "service temporarily unavailable";
+    public const string EnvKeyCannotChange = "env_key cannot be changed";
 
     public static IResult Error(int status, string message) => Results.Json(new ErrorBody(message), ApiJson.Options, statusCode: status);
 
@@ -20,6 +21,7 @@ internal static class ApiResults
         VaultError.OrganizationNotFound => Error(StatusCodes.Status404NotFound, "organization not found"),
         VaultError.ApiKeyNotFound => Error(StatusCodes.Status404NotFound, "api key not found"),
         VaultError.EnvKeyExists => BadRequest("env_key already exists in this vault"),
+        VaultError.EnvKeyChanged => BadRequest(EnvKeyCannotChange),
         VaultError.VaultFull => BadRequest("vault is full"),
         VaultError.VaultNotEmpty => BadRequest($"cannot delete vault: vault still contains {count} secret(s)"),
         VaultError.AlreadyExists => Error(StatusCodes.Status409Conflict, "resource already exists"),

@@ -36,6 +36,12 @@ public sealed class ApiFixture : IAsyncLifetime
 
     public Dictionary<string, string?> Settings { get; } = new();
 
+    /// <summary>The silo's services (grain factory, serializer) for tests that set up data or read storage directly.</summary>
+    public IServiceProvider SiloServices => silo!.Services;
+
+    /// <summary>The API's services (endpoint data source, options).</summary>
+    public IServiceProvider ApiServices => api!.Services;
+
     public async Task InitializeAsync()
     {
         var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
@@ -62,9 +68,12 @@ public sealed class ApiFixture : IAsyncLifetime
         await StartAsync();
     }
 
-    public HttpClient CreateClient(string? bearer = null)
+    public HttpClient CreateClient(string? bearer = null) => CreateClient(api!, bearer);
+
+    /// <summary>A client of another API instance (see <see cref="CreateApiInstance"/>), recorded like the others.</summary>
+    public HttpClient CreateClient(WebApplicationFactory<Program> instance, string? bearer = null)
     {
-        var client = api!.CreateDefaultClient(new ResponseRecorder(Responses));
+        var client = instance.CreateDefaultClient(new ResponseRecorder(Responses));
         if (bearer is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
@@ -72,6 +81,10 @@ public sealed class ApiFixture : IAsyncLifetime
 
         return client;
     }
+
+    /// <summary>One more API front end on the same cluster and storage, as a second instance behind a load balancer. The caller disposes it.</summary>
+    public WebApplicationFactory<Program> CreateApiInstance(Action<IServiceCollection>? configureServices = null) =>
+        NewApiFactory(configureServices);
 
     /// <summary>A new organization and an API key for it: a client ready to call the public API.</summary>
     public async Task<(string OrganizationId, HttpClient Client, string KeyId)> NewTenantAsync(string name = "Acme")
@@ -105,16 +118,7 @@ public sealed class ApiFixture : IAsyncLifetime
         silo = builder.Build();
         await silo.StartAsync();
 
-        api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
-        {
-            foreach (var (key, value) in Settings)
-            {
-                web.UseSetting(key, value);
-            }
-
-            web.UseEnvironment("Development");
-            web.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
-        });
+        api = NewApiFactory(null);
         Client = CreateClient();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while ((await Client.GetAsync("/healthz")).StatusCode != System.Net.HttpStatusCode.OK)
@@ -123,6 +127,22 @@ public sealed class ApiFixture : IAsyncLifetime
             await Task.Delay(200);
         }
     }
+
+    private WebApplicationFactory<Program> NewApiFactory(Action<IServiceCollection>? configureServices) =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            foreach (var (key, value) in Settings)
+            {
+                web.UseSetting(key, value);
+            }
+
+            web.UseEnvironment("Development");
+            web.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
+            if (configureServices is not null)
+            {
+                web.ConfigureServices(configureServices);
+            }
+        });
 
     private async Task StopAsync()
     {
