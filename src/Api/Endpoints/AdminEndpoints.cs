@@ -3,7 +3,7 @@ using VaultGrains.Domain;
 
 namespace VaultGrains.Api.Endpoints;
 
-/// <summary><c>/api/admin/v1</c>: organizations and their API keys, for the operator.</summary>
+/// <summary><c>/api/admin/v1</c>: organizations and their API keys, and maintenance, for the operator.</summary>
 internal static class AdminEndpoints
 {
     private const int MaxNameLength = 200;
@@ -17,8 +17,13 @@ internal static class AdminEndpoints
         admin.MapPost("/organizations/{org_id}/api-keys", CreateApiKey).WithName("CreateApiKey");
         admin.MapGet("/organizations/{org_id}/api-keys", ListApiKeys).WithName("ListApiKeys");
         admin.MapDelete("/organizations/{org_id}/api-keys/{key_id}", RevokeApiKey).WithName("RevokeApiKey");
+        admin.MapPost("/maintenance/rewrap", RewrapVaultKeys).WithName("RewrapVaultKeys");
         return app;
     }
+
+    /// <summary>Moves every vault key to the configured key-encryption key; values are not touched.</summary>
+    private static async Task<IResult> RewrapVaultKeys(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>
+        ApiResults.Ok(await VaultKeyRewrap.RunAsync(grains, loggers.CreateLogger(typeof(VaultKeyRewrap)), http.RequestAborted));
 
     private static async Task<IResult> CreateOrganization(HttpContext http, IGrainFactory grains)
     {
