@@ -1,7 +1,5 @@
 using System.Net;
-using Azure.Core;
 using Azure.Core.Cryptography;
-using Azure.Core.Pipeline;
 using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -130,6 +128,3 @@ public static class SiloHostingExtensions
         }
     }
 }
-
-/// <summary>How the silo reaches Key Vault: the token credential and, for tests, the HTTP transport.</summary>
-public sealed record KeyVaultConnection(TokenCredential Credential, HttpPipelineTransport? Transport = null);
