@@ -49,7 +49,10 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("ReleaseSecret")]
     Task<VaultReply<ReleasedSecret>> ReleaseSecret(string organizationId, string secretId, string destinationHost);
 
-    /// <summary>Re-wraps the vault key under the configured key-encryption key if it names another one. Values are untouched.</summary>
+    /// <summary>
+    /// Re-wraps the vault key under the configured key-encryption key if it names another one
+    /// (an activation also does this by itself, in the background). Values are untouched.
+    /// </summary>
     [Alias("Rewrap")]
     Task<RewrapOutcome> Rewrap();
 }

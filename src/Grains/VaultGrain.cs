@@ -33,6 +33,7 @@ internal sealed class VaultGrain(
     // trusted. Every call is refused until the activation is gone and the next one reads storage.
     private bool stale;
     private Task<VaultKey>? vaultKey;
+    private Task<RewrapOutcome>? rewrapping;
 
     // The summary the organization last confirmed; a report that failed is retried after the next write.
     private VaultDetails? reportedToOrganization;
@@ -44,6 +45,13 @@ internal sealed class VaultGrain(
         committed = VaultModel.From(storage.State);
         working = committed.Clone();
         reportedToOrganization = committed.Exists ? committed.ToDetails(VaultId) : null;
+        if (committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
+        {
+            // Lazy rotation: the first activation under a new KEK moves the vault key in the
+            // background. No caller waits for it and none fails if the key service is down.
+            _ = RewrapInBackgroundAsync();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -178,9 +186,10 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (await UseVaultKeyAsync() is not { } key)
+        var (key, keyError) = await UseVaultKeyAsync();
+        if (key is null)
         {
-            return VaultReply<SecretDetails>.Fail(VaultError.KeyServiceUnavailable);
+            return VaultReply<SecretDetails>.Fail(keyError);
         }
 
         // The key may have needed a call to the key service; other calls ran meanwhile.
@@ -241,9 +250,13 @@ internal sealed class VaultGrain(
         }
 
         VaultKey? key = null;
-        if (changes.Value is not null && (key = await UseVaultKeyAsync()) is null)
+        if (changes.Value is not null)
         {
-            return VaultReply<SecretDetails>.Fail(VaultError.KeyServiceUnavailable);
+            (key, var keyError) = await UseVaultKeyAsync();
+            if (key is null)
+            {
+                return VaultReply<SecretDetails>.Fail(keyError);
+            }
         }
 
         if (Refuse(organizationId) is { } refusedLater)
@@ -320,9 +333,10 @@ internal sealed class VaultGrain(
             return VaultReply<ReleasedSecret>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
         }
 
-        if (await UseVaultKeyAsync() is not { } key)
+        var (key, keyError) = await UseVaultKeyAsync();
+        if (key is null)
         {
-            return VaultReply<ReleasedSecret>.Fail(VaultError.KeyServiceUnavailable);
+            return VaultReply<ReleasedSecret>.Fail(keyError);
         }
 
         if (committed.Find(secretId) is not { } secret)
@@ -342,12 +356,23 @@ internal sealed class VaultGrain(
         }
         catch (SecretIntegrityException e)
         {
-            logger.LogError("Integrity failure: {Message}", e.Message);
+            LogIntegrityFailure(e);
             return VaultReply<ReleasedSecret>.Fail(VaultError.IntegrityFailure);
         }
     }
 
-    public async Task<RewrapOutcome> Rewrap()
+    public Task<RewrapOutcome> Rewrap()
+    {
+        // One re-wrap at a time: the lazy one started on activation and an operator's walk share it.
+        if (rewrapping is null || rewrapping.IsCompleted)
+        {
+            rewrapping = RewrapOnceAsync();
+        }
+
+        return rewrapping;
+    }
+
+    private async Task<RewrapOutcome> RewrapOnceAsync()
     {
         if (stale)
         {
@@ -364,28 +389,34 @@ internal sealed class VaultGrain(
             return new RewrapOutcome(false, wrapped.KeyId, VaultError.None);
         }
 
+        // The activation's vault key (one unwrap under the old KEK, shared with every caller),
+        // wrapped again under the new one. Values and their data keys are not touched.
+        var (key, keyError) = await UseVaultKeyAsync();
+        if (key is null)
+        {
+            return new RewrapOutcome(false, wrapped.KeyId, keyError);
+        }
+
         WrappedKey rewrapped;
+        var bytes = key.Export();
         try
         {
-            var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
-            try
-            {
-                rewrapped = await keyProtector.WrapAsync(bytes, CancellationToken.None);
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(bytes);
-            }
+            rewrapped = await keyProtector.WrapAsync(bytes, CancellationToken.None);
         }
         catch (KeyServiceUnavailableException e)
         {
             logger.LogWarning("Vault {VaultId} not re-wrapped: {Reason}", VaultId, e.Message);
             return new RewrapOutcome(false, wrapped.KeyId, VaultError.KeyServiceUnavailable);
         }
-
-        if (working.State.VaultKey != wrapped)
+        finally
         {
-            return new RewrapOutcome(false, working.State.VaultKey?.KeyId, VaultError.None);
+            CryptographicOperations.ZeroMemory(bytes);
+        }
+
+        if (stale || !ReferenceEquals(working.State.VaultKey, wrapped))
+        {
+            // Deleted, or moved by another path, while the key service answered.
+            return new RewrapOutcome(false, working.State.VaultKey?.KeyId, stale ? VaultError.Unavailable : VaultError.None);
         }
 
         working.State.VaultKey = rewrapped;
@@ -395,7 +426,23 @@ internal sealed class VaultGrain(
             logger.LogInformation("Vault {VaultId} key re-wrapped from {OldKeyId} to {NewKeyId}", VaultId, wrapped.KeyId, rewrapped.KeyId);
         }
 
-        return new RewrapOutcome(error == VaultError.None, rewrapped.KeyId, error);
+        return new RewrapOutcome(error == VaultError.None, error == VaultError.None ? rewrapped.KeyId : wrapped.KeyId, error);
+    }
+
+    private async Task RewrapInBackgroundAsync()
+    {
+        try
+        {
+            var outcome = await Rewrap();
+            if (outcome.Error != VaultError.None)
+            {
+                logger.LogWarning("Vault {VaultId} keeps its key under {KeyId} for now ({Error}); the next activation or maintenance re-wrap moves it", VaultId, outcome.KeyId, outcome.Error);
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Vault {VaultId} background re-wrap failed: {Error}", VaultId, e.GetType().Name);
+        }
     }
 
     private VaultError? Refuse(string organizationId) =>
@@ -446,32 +493,40 @@ internal sealed class VaultGrain(
         catch (SecretIntegrityException e)
         {
             // The stored value is damaged; a new value replaces it.
-            logger.LogError("Integrity failure: {Message}", e.Message);
+            LogIntegrityFailure(e);
             return false;
         }
     }
 
-    private async Task<VaultKey?> UseVaultKeyAsync()
+    /// <summary>The vault key, unwrapped once per activation and shared by every caller.</summary>
+    private async Task<(VaultKey? Key, VaultError Error)> UseVaultKeyAsync()
     {
-        if (vaultKey is { IsFaulted: true } or { IsCanceled: true })
+        // An outage is retried by the next caller. A rejected wrapped key stays rejected for this
+        // activation: storage does not heal by itself, and the key service is not asked again.
+        if (vaultKey is { IsCanceled: true } || vaultKey is { IsFaulted: true } && vaultKey.Exception?.InnerException is not WrappedKeyRejectedException)
         {
             vaultKey = null;
         }
 
         try
         {
-            return await (vaultKey ??= UnwrapVaultKeyAsync());
+            return (await (vaultKey ??= UnwrapVaultKeyAsync()), VaultError.None);
         }
         catch (KeyServiceUnavailableException e)
         {
             logger.LogWarning("Vault {VaultId} key unavailable: {Reason}", VaultId, e.Message);
-            return null;
+            return (null, VaultError.KeyServiceUnavailable);
+        }
+        catch (WrappedKeyRejectedException e)
+        {
+            logger.LogError("Vault {VaultId} key failed its integrity check: {Reason}", VaultId, e.Message);
+            return (null, VaultError.IntegrityFailure);
         }
     }
 
     private async Task<VaultKey> UnwrapVaultKeyAsync()
     {
-        var wrapped = committed.State.VaultKey ?? throw new KeyServiceUnavailableException($"Vault {VaultId} has no vault key.");
+        var wrapped = committed.State.VaultKey ?? throw new WrappedKeyRejectedException($"Vault {VaultId} has no vault key.");
         var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
         try
         {
@@ -479,9 +534,12 @@ internal sealed class VaultGrain(
         }
         catch (CryptographicException e)
         {
-            throw new KeyServiceUnavailableException($"Vault {VaultId} key did not unwrap to a vault key.", e);
+            throw new WrappedKeyRejectedException($"Vault {VaultId} key under {wrapped.KeyId} did not unwrap to a 256-bit key.", e);
         }
     }
+
+    private void LogIntegrityFailure(SecretIntegrityException e) =>
+        logger.LogError("Secret {SecretId} (version {Version}) in vault {VaultId} failed authentication", e.Binding.SecretId, e.Binding.Version, e.Binding.VaultId);
 
     private void DropVaultKey()
     {

@@ -1,6 +1,9 @@
 using System.Net;
+using Azure.Core.Cryptography;
+using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -72,20 +75,49 @@ public static class SiloHostingExtensions
         return silo;
     }
 
-    /// <summary>The key-encryption key and the vault key protector built on it.</summary>
+    /// <summary>
+    /// The key-encryption key and the vault key protector built on it. With the KeyVault provider
+    /// the credential is <c>DefaultAzureCredential</c> unless a <see cref="KeyVaultConnection"/> is registered.
+    /// </summary>
     public static IServiceCollection AddVaultEncryption(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<IValidateOptions<EncryptionOptions>, EncryptionOptionsValidator>();
         services.AddOptions<EncryptionOptions>().Bind(configuration.GetSection(EncryptionOptions.Section)).ValidateOnStart();
         services.TryAddSingletonTimeProvider();
         services.AddHostedService<KeyEncryptionKeyWarmup>();
-        services.AddSingleton(provider =>
+        services.TryAddSingleton(_ => new KeyVaultConnection(new DefaultAzureCredential()));
+        services.AddSingleton(provider => CreateKeyProtector(
+            provider.GetRequiredService<IOptions<EncryptionOptions>>().Value,
+            provider.GetRequiredService<KeyVaultConnection>));
+        return services;
+    }
+
+    private static VaultKeyProtector CreateKeyProtector(EncryptionOptions options, Func<KeyVaultConnection> connection)
+    {
+        if (options.Provider == EncryptionOptions.LocalProvider)
         {
-            var options = provider.GetRequiredService<IOptions<EncryptionOptions>>().Value;
             var local = LocalKeyEncryptionKey.LoadOrCreate(options.Local.KeyFile!);
             return new VaultKeyProtector(local, local, LocalKeyEncryptionKey.Algorithm);
-        });
-        return services;
+        }
+
+        var keyVault = options.KeyVault;
+        var current = KeyVaultKeyId.TryParse(keyVault.KeyId, out var parsed) ? parsed : throw new OptionsValidationException(EncryptionOptions.Section, typeof(EncryptionOptions), ["Encryption:KeyVault:KeyId is not a versioned key id."]);
+        var previous = keyVault.PreviousKeyIds.Select(id => KeyVaultKeyId.TryParse(id, out var old) ? old : null).OfType<KeyVaultKeyId>();
+        var resolver = new KeyVaultKeyResolver(current, connection().Credential, keyVault.ToSettings(), previous, connection().Transport);
+        IKeyEncryptionKeyResolver unwrappers = options.Local.KeyFile is { Length: > 0 } keyFile
+            ? new LocalThenKeyVaultResolver(LocalKeyEncryptionKey.LoadOrCreate(keyFile), resolver)
+            : resolver;
+        return new VaultKeyProtector(resolver.Current, unwrappers, KeyVaultKeyEncryptionKey.Algorithm);
+    }
+
+    /// <summary>Vault keys wrapped by the local key before the move to Key Vault keep unwrapping until re-wrapped.</summary>
+    private sealed class LocalThenKeyVaultResolver(LocalKeyEncryptionKey local, KeyVaultKeyResolver keyVault) : IKeyEncryptionKeyResolver
+    {
+        public IKeyEncryptionKey Resolve(string keyId, CancellationToken cancellationToken = default) =>
+            keyId.StartsWith("local:", StringComparison.Ordinal) ? local.Resolve(keyId, cancellationToken) : keyVault.Resolve(keyId, cancellationToken);
+
+        public Task<IKeyEncryptionKey> ResolveAsync(string keyId, CancellationToken cancellationToken = default) =>
+            Task.FromResult(Resolve(keyId, cancellationToken));
     }
 
     private static void TryAddSingletonTimeProvider(this IServiceCollection services)

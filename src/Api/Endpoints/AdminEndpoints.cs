@@ -3,7 +3,7 @@ using VaultGrains.Domain;
 
 namespace VaultGrains.Api.Endpoints;
 
-/// <summary><c>/api/admin/v1</c>: organizations and their API keys, for the operator.</summary>
+/// <summary><c>/api/admin/v1</c>: organizations and their API keys, and maintenance, for the operator.</summary>
 internal static class AdminEndpoints
 {
     private const int MaxNameLength = 200;
@@ -38,8 +38,17 @@ internal static class AdminEndpoints
             .Produces(StatusCodes.Status204NoContent)
             .ProducesErrors(400, 401, 404, 503)
             .WithDescription("Effective at once: every API instance refuses the key within 1 second.");
+        admin.MapPost("/maintenance/rewrap", RewrapVaultKeys).WithName("RewrapVaultKeys")
+            .WithSummary("Re-wrap every vault key under the configured key-encryption key")
+            .Produces<RewrapCounts>()
+            .ProducesErrors(401, 404, 503)
+            .WithDescription("Walks all organizations and vaults; values are not decrypted or re-encrypted. Returns counts.");
         return app;
     }
+
+    /// <summary>Moves every vault key to the configured key-encryption key; values are not touched.</summary>
+    private static async Task<IResult> RewrapVaultKeys(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>
+        ApiResults.Ok(await VaultKeyRewrap.RunAsync(grains, loggers.CreateLogger(typeof(VaultKeyRewrap)), http.RequestAborted));
 
     private static async Task<IResult> CreateOrganization(HttpContext http, IGrainFactory grains)
     {

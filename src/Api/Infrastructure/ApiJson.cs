@@ -71,6 +71,7 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(RewrapCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 

@@ -82,7 +82,7 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
         Task.FromResult(UnwrapKey(algorithm, encryptedKey, cancellationToken));
 
     public IKeyEncryptionKey Resolve(string keyId, CancellationToken cancellationToken = default) =>
-        keyId == KeyId ? this : throw new KeyServiceUnavailableException($"Key {keyId} is not the local key {KeyId}.");
+        keyId == KeyId ? this : throw new WrappedKeyRejectedException($"Stored key id {keyId} is not the local key {KeyId}.");
 
     public Task<IKeyEncryptionKey> ResolveAsync(string keyId, CancellationToken cancellationToken = default) =>
         Task.FromResult(Resolve(keyId, cancellationToken));
@@ -91,7 +91,7 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
     {
         if (algorithm != Algorithm)
         {
-            throw new NotSupportedException($"The local key wraps with {Algorithm}, not {algorithm}.");
+            throw new WrappedKeyRejectedException($"The local key wraps with {Algorithm}, not \"{algorithm}\".");
         }
     }
 }

@@ -53,7 +53,8 @@ internal static class SecretCipher
             throw new SecretIntegrityException(binding);
         }
 
-        var plain = new byte[value.Ciphertext.Length];
+        var length = value.Ciphertext.Length;
+        var plain = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             if (value.Nonce.Length != NonceSize || value.Tag.Length != TagSize || dataKey.Length != 32)
@@ -62,8 +63,8 @@ internal static class SecretCipher
             }
 
             using var gcm = new AesGcm(dataKey, TagSize);
-            gcm.Decrypt(value.Nonce, value.Ciphertext, value.Tag, plain, AssociatedData(binding));
-            return Encoding.UTF8.GetString(plain);
+            gcm.Decrypt(value.Nonce, value.Ciphertext, value.Tag, plain.AsSpan(0, length), AssociatedData(binding));
+            return Encoding.UTF8.GetString(plain, 0, length);
         }
         catch (CryptographicException)
         {
@@ -72,7 +73,8 @@ internal static class SecretCipher
         finally
         {
             CryptographicOperations.ZeroMemory(dataKey);
-            CryptographicOperations.ZeroMemory(plain);
+            CryptographicOperations.ZeroMemory(plain.AsSpan(0, length));
+            ArrayPool<byte>.Shared.Return(plain);
         }
     }
 

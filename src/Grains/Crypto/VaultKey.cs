@@ -36,6 +36,9 @@ internal sealed class VaultKey : IDisposable
         return new VaultKey(keyBytes);
     }
 
+    /// <summary>A copy of the key, to wrap it again under a new key-encryption key. The caller zeroes it.</summary>
+    public byte[] Export() => aes.Key;
+
     public byte[] WrapDataKey(ReadOnlySpan<byte> dataKey) => aes.EncryptKeyWrapPadded(dataKey);
 
     public byte[] UnwrapDataKey(byte[] wrapped) => aes.DecryptKeyWrapPadded(wrapped);

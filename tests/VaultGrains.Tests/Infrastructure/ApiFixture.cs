@@ -18,7 +18,7 @@ namespace VaultGrains.Tests.Infrastructure;
 /// silo host built by the production <c>AddVaultSilo</c>, both on Azure Table clustering and
 /// Azure storage in Azurite. Every log line of both hosts is captured.
 /// </summary>
-public sealed class ApiFixture : IAsyncLifetime
+public class ApiFixture : IAsyncLifetime
 {
     public const string AdminToken = "test-admin-token-0123456789";
     private readonly string keyFile = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key");
@@ -42,7 +42,7 @@ public sealed class ApiFixture : IAsyncLifetime
     /// <summary>The API's services (endpoint data source, options).</summary>
     public IServiceProvider ApiServices => api!.Services;
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         Settings["Storage:ConnectionString"] = Storage.ConnectionString;
@@ -55,10 +55,21 @@ public sealed class ApiFixture : IAsyncLifetime
         Settings["Encryption:Provider"] = "Local";
         Settings["Encryption:Local:KeyFile"] = keyFile;
         Settings["Admin:Token"] = AdminToken;
+        ConfigureSettings(Settings);
         await StartAsync();
     }
 
-    public async Task DisposeAsync() => await StopAsync();
+    public virtual async Task DisposeAsync() => await StopAsync();
+
+    /// <summary>For fixtures that change the configuration both hosts start with.</summary>
+    protected virtual void ConfigureSettings(Dictionary<string, string?> settings)
+    {
+    }
+
+    /// <summary>For fixtures that replace silo services (after the production registrations).</summary>
+    protected virtual void ConfigureSilo(IServiceCollection services)
+    {
+    }
 
     /// <summary>Stops the API and the silo, then starts both again on the same storage and ServiceId.</summary>
     public async Task RestartAsync()
@@ -115,6 +126,7 @@ public sealed class ApiFixture : IAsyncLifetime
         builder.Configuration.AddInMemoryCollection(Settings);
         builder.Logging.ClearProviders().AddProvider(Logs).SetMinimumLevel(LogLevel.Trace);
         builder.AddVaultSilo();
+        ConfigureSilo(builder.Services);
         silo = builder.Build();
         await silo.StartAsync();
 
