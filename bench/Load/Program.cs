@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using VaultGrains.Bench.Load;
+
+// run:    drives every scenario against the service and the ceiling, saves figures and the ledger.
+// verify: after the service was restarted, checks every acknowledged create is stored, prints
+//         the table and writes the result file.
+var options = Arguments.Parse(args[1..]);
+var settings = new BenchSettings();
+var json = new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+switch (args[0])
+{
+    case "run":
+    {
+        var adminToken = Environment.GetEnvironmentVariable("BENCH_ADMIN_TOKEN") ?? throw new InvalidOperationException("BENCH_ADMIN_TOKEN is not set.");
+        var storage = Environment.GetEnvironmentVariable("BENCH_STORAGE") is { Length: > 0 } connection ? new StorageCeiling(connection) : null;
+        var watch = new ProcessWatch(options.Watched);
+        var loadBefore = Machine.LoadAverage();
+        using var service = new ApiTarget("service", new Uri(options.Get("service")), adminToken, settings.Connections);
+        using var ceiling = new ApiTarget("ceiling", new Uri(options.Get("ceiling")), adminToken, settings.Connections);
+        TargetState[] targets = [new(service), new(ceiling)];
+        var run = new BenchRun(settings, watch, targets, storage, options.Get("vault-container"));
+        await run.RunAsync();
+        Table.AddRatios(run.Rows);
+
+        BenchRun.Log("ceiling: checking every acknowledged create is listed");
+        var ceilingDurability = await Durability.CheckAsync(ceiling, targets[1].Ledger.Export(), "by listing");
+        BenchRun.Log(ceilingDurability.Describe());
+        var state = new RunState(DateTimeOffset.UtcNow, settings.Describe(), loadBefore, run.Rows, ceilingDurability, targets[0].Ledger.Export(),
+            targets.ToDictionary(t => t.Name, t => Math.Round(t.SetupTime.TotalSeconds, 1)));
+        await File.WriteAllTextAsync(options.Get("state"), JsonSerializer.Serialize(state, json));
+        break;
+    }
+
+    case "verify":
+    {
+        var state = JsonSerializer.Deserialize<RunState>(await File.ReadAllTextAsync(options.Get("state")), json)!;
+        Durability serviceDurability;
+        if (options.Has("service-unavailable"))
+        {
+            serviceDurability = new Durability("service", "", state.ServiceLedger.Count, state.ServiceLedger.Sum(v => (long)v.Acknowledged.Length), 0, 0, 0, 0, options.Get("service-unavailable"));
+        }
+        else
+        {
+            BenchRun.Log("service: checking every acknowledged create is listed after the restart");
+            using var service = new ApiTarget("service", new Uri(options.Get("service")), "", settings.Connections);
+            serviceDurability = await Durability.CheckAsync(service, state.ServiceLedger, "after a restart of silo and API");
+        }
+
+        var goals = Table.Goals(state.Rows, serviceDurability);
+        var result = new BenchResult(state.StartedAt, Environment.GetEnvironmentVariable("BENCH_COMMIT") ?? "unknown", Machine.Describe(),
+            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows, [state.CeilingDurability, serviceDurability], goals);
+        await File.WriteAllTextAsync(options.Get("out"), JsonSerializer.Serialize(result, json));
+
+        Console.WriteLine();
+        Console.WriteLine($"VaultGrains benchmark, {state.StartedAt:yyyy-MM-dd HH:mm} UTC, commit {result.Commit}, {result.Machine.Cores} cores, {result.Machine.MemoryMiB / 1024.0:F0} GiB ({result.Machine.CpuModel})");
+        Console.WriteLine($"{settings.Connections} connections; {settings.Warmup.TotalSeconds:F0} s warm-up + {settings.Duration.TotalSeconds:F0} s measured (storage {settings.StorageDuration.TotalSeconds:F0} s, growth {settings.GrowthDuration.TotalSeconds:F0} s per level, storm {settings.StormDuration.TotalSeconds:F0} s); load average before {state.LoadAverageBefore}, after {result.LoadAverageAfter}");
+        Console.WriteLine();
+        Console.Write(Table.Render(state.Rows));
+        Console.WriteLine();
+        Console.WriteLine("Every 201 durable:");
+        foreach (var durability in result.Durability)
+        {
+            Console.WriteLine($"- {durability.Describe()}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Goals (service):");
+        foreach (var goal in goals)
+        {
+            Console.WriteLine($"- {goal.Goal}: {goal.Measured} — {(goal.Met switch { true => "met", false => "MISSED", null => "not measured" })}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Result file: {options.Get("out")}");
+        return serviceDurability.Ok && state.CeilingDurability.Ok ? 0 : 3;
+    }
+
+    default:
+        Console.Error.WriteLine("usage: VaultGrains.Bench.Load run|verify --option value ...");
+        return 2;
+}
+
+return 0;
+
+internal sealed record RunState(
+    [property: JsonPropertyName("started_at")] DateTimeOffset StartedAt,
+    [property: JsonPropertyName("settings")] Dictionary<string, string> Settings,
+    [property: JsonPropertyName("load_average_before")] string LoadAverageBefore,
+    [property: JsonPropertyName("rows")] List<ResultRow> Rows,
+    [property: JsonPropertyName("ceiling_durability")] Durability CeilingDurability,
+    [property: JsonPropertyName("service_ledger")] IReadOnlyList<LedgerVault> ServiceLedger,
+    [property: JsonPropertyName("setup_seconds")] Dictionary<string, double> SetupSeconds);
+
+internal sealed record BenchResult(
+    [property: JsonPropertyName("started_at")] DateTimeOffset StartedAt,
+    [property: JsonPropertyName("commit")] string Commit,
+    [property: JsonPropertyName("machine")] MachineInfo Machine,
+    [property: JsonPropertyName("load_average_before")] string LoadAverageBefore,
+    [property: JsonPropertyName("load_average_after")] string LoadAverageAfter,
+    [property: JsonPropertyName("settings")] Dictionary<string, string> Settings,
+    [property: JsonPropertyName("setup_seconds")] Dictionary<string, double> SetupSeconds,
+    [property: JsonPropertyName("rows")] List<ResultRow> Rows,
+    [property: JsonPropertyName("durability")] IReadOnlyList<Durability> Durability,
+    [property: JsonPropertyName("goals")] IReadOnlyList<GoalResult> Goals);
+
+internal sealed record MachineInfo(
+    [property: JsonPropertyName("cores")] int Cores,
+    [property: JsonPropertyName("memory_mib")] long MemoryMiB,
+    [property: JsonPropertyName("cpu_model")] string CpuModel);
+
+internal static class Machine
+{
+    public static string LoadAverage() => Read("/proc/loadavg") is { } text ? string.Join(' ', text.Split(' ').Take(3)) : "unknown";
+
+    public static MachineInfo Describe()
+    {
+        var memoryKiB = Read("/proc/meminfo")?.Split('\n').FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
+            ?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        var model = Read("/proc/cpuinfo")?.Split('\n').FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
+        return new MachineInfo(Environment.ProcessorCount, memoryKiB is null ? 0 : long.Parse(memoryKiB, CultureInfo.InvariantCulture) / 1024, model ?? "unknown");
+    }
+
+    private static string? Read(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
+
+internal sealed class Arguments
+{
+    private readonly Dictionary<string, string> values = [];
+
+    public Dictionary<string, int> Watched { get; } = [];
+
+    public static Arguments Parse(string[] args)
+    {
+        var parsed = new Arguments();
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            var (name, value) = (args[i].TrimStart('-'), args[i + 1]);
+            if (name == "watch")
+            {
+                var (process, pid) = (value.Split('=')[0], value.Split('=')[1]);
+                parsed.Watched[process] = int.Parse(pid, CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                parsed.values[name] = value;
+            }
+        }
+
+        return parsed;
+    }
+
+    public bool Has(string name) => values.ContainsKey(name);
+
+    public string Get(string name) => values.TryGetValue(name, out var value) ? value : throw new ArgumentException($"--{name} is required.");
+}
