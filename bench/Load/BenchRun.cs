@@ -176,7 +176,15 @@ internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IRead
             target.Ledger.Deleted(vault, reply.SecretId!);
             return Outcome.Success(elapsed);
         });
-        return (measurement, $"{settings.GrowthConnections} connection(s); {secrets:N0} secrets before each create");
+        var notes = $"{settings.GrowthConnections} connection(s); {secrets:N0} secrets before each create";
+        if (target.Name == "service" && storage is not null && await storage.BlobBytesAsync(vaultContainer, vault.Id) is { } bytes)
+        {
+            // The same write at the storage alone: how much of the growth is the storage's.
+            var raw = await storage.BlobWritesAsync(settings.GrowthConnections, bytes, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), watch);
+            notes += $"; vault state {bytes / 1024.0:F1} KiB, a raw blob write of that size: p50 {Table.Ms(raw.PercentileMs(50))} ms";
+        }
+
+        return (measurement, notes);
     }
 
     private async Task<(Measurement, string)> StormAsync(TargetState target)

@@ -57,7 +57,8 @@ internal sealed record ResultRow
     public string Summary() =>
         $"{Target}: {Throughput:N0} req/s, p50 {Table.Ms(P50)} p99 {Table.Ms(P99)} max {Table.Ms(Max)} ms, {Errors} errors"
         + (ErrorKinds.Count > 0 ? $" ({string.Join(", ", ErrorKinds.OrderByDescending(e => e.Value).Take(3).Select(e => $"{e.Key}: {e.Value}"))})" : "")
-        + $"; cpu {new CpuShares(Cpu, MachineBusy ?? double.NaN).Describe()}";
+        + $"; cpu {new CpuShares(Cpu, MachineBusy ?? double.NaN).Describe()}"
+        + $"; cpu µs/request {string.Join(" ", CpuPerRequest.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:F0}"))}";
 }
 
 internal sealed record KindFigures(

@@ -34,6 +34,21 @@ internal sealed class StorageCeiling(string connectionString)
         return sizes.Count == 0 ? null : (int)sizes.Order().ElementAt(sizes.Count / 2);
     }
 
+    /// <summary>The size of the blob that holds this grain's state (its name contains the grain's key).</summary>
+    public async Task<int?> BlobBytesAsync(string container, string grainKey)
+    {
+        var client = new BlobServiceClient(connectionString).GetBlobContainerClient(container);
+        await foreach (var blob in client.GetBlobsAsync())
+        {
+            if (blob.Name.Contains(grainKey, StringComparison.OrdinalIgnoreCase))
+            {
+                return (int?)blob.Properties.ContentLength;
+            }
+        }
+
+        return null;
+    }
+
     public async Task<Measurement> BlobWritesAsync(int workers, int bytes, TimeSpan warmup, TimeSpan duration, ProcessWatch watch)
     {
         var container = new BlobServiceClient(connectionString).GetBlobContainerClient($"benchceiling{Environment.TickCount64 % 100000}");

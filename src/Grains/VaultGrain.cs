@@ -202,8 +202,7 @@ internal sealed class VaultGrain(
             return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        IReadOnlyList<SecretDetails> list = committed.State.Secrets.Select(s => s.ToDetails()).ToArray();
-        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(list));
+        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(committed.ListDetails()));
     }
 
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)

@@ -38,6 +38,9 @@ internal sealed class VaultModel
 {
     private readonly Dictionary<string, StoredSecret> byId;
     private readonly HashSet<string> envKeys;
+    // The secrets' metadata as listed, built once per model version: the committed model is
+    // listed far more often than it changes.
+    private SecretDetails[]? listed;
 
     private VaultModel(VaultState state, Dictionary<string, StoredSecret> byId, HashSet<string> envKeys, long totalValueBytes)
     {
@@ -71,8 +74,11 @@ internal sealed class VaultModel
 
     public bool HasEnvKey(string envKey) => envKeys.Contains(envKey);
 
+    public IReadOnlyList<SecretDetails> ListDetails() => listed ??= State.Secrets.Select(s => s.ToDetails()).ToArray();
+
     public void Add(StoredSecret secret)
     {
+        listed = null;
         State.Secrets.Add(secret);
         byId.Add(secret.Id, secret);
         envKeys.Add(secret.EnvKey);
@@ -81,6 +87,7 @@ internal sealed class VaultModel
 
     public void Replace(StoredSecret secret)
     {
+        listed = null;
         var old = byId[secret.Id];
         State.Secrets[State.Secrets.IndexOf(old)] = secret;
         byId[secret.Id] = secret;
@@ -89,6 +96,7 @@ internal sealed class VaultModel
 
     public void Remove(string secretId)
     {
+        listed = null;
         var old = byId[secretId];
         State.Secrets.Remove(old);
         byId.Remove(secretId);
@@ -99,6 +107,7 @@ internal sealed class VaultModel
     /// <summary>Forgets everything, including the wrapped vault key: what is left cannot be decrypted.</summary>
     public void Erase()
     {
+        listed = null;
         State.OrganizationId = null;
         State.VaultKey = null;
         State.Secrets.Clear();
