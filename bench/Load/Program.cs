@@ -65,6 +65,19 @@ switch (args[0])
             Console.WriteLine($"- {durability.Describe()}");
         }
 
+        var busiestLoad = state.Rows.MaxBy(r => r.Cpu.GetValueOrDefault("load"));
+        if (busiestLoad is not null)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"Load generator: at most {Table.Percent(busiestLoad.Cpu.GetValueOrDefault("load"))} of the machine's CPU ({busiestLoad.Id} {busiestLoad.Scenario}, {busiestLoad.Target}).");
+        }
+
+        var busiestOther = state.Rows.Where(r => r.MachineBusy is not null).MaxBy(r => r.MachineBusy!.Value - r.Cpu.Values.Sum());
+        if (busiestOther is not null && busiestOther.MachineBusy!.Value - busiestOther.Cpu.Values.Sum() is var other && other > 0.1)
+        {
+            Console.WriteLine($"WARNING: other processes used up to {Table.Percent(other)} of the machine's CPU during a measurement ({busiestOther.Id} {busiestOther.Scenario}, {busiestOther.Target}): this run's figures understate what the machine can do.");
+        }
+
         Console.WriteLine();
         Console.WriteLine("Goals (service):");
         foreach (var goal in goals)
