@@ -16,6 +16,7 @@ switch (args[0])
         var adminToken = Environment.GetEnvironmentVariable("BENCH_ADMIN_TOKEN") ?? throw new InvalidOperationException("BENCH_ADMIN_TOKEN is not set.");
         var storage = Environment.GetEnvironmentVariable("BENCH_STORAGE") is { Length: > 0 } connection ? new StorageCeiling(connection) : null;
         var watch = new ProcessWatch(options.Watched);
+        var startedAt = DateTimeOffset.UtcNow;
         var loadBefore = Machine.LoadAverage();
         using var service = new ApiTarget("service", new Uri(options.Get("service")), adminToken, settings.Connections);
         using var ceiling = new ApiTarget("ceiling", new Uri(options.Get("ceiling")), adminToken, settings.Connections);
@@ -27,7 +28,7 @@ switch (args[0])
         BenchRun.Log("ceiling: checking every acknowledged create is listed");
         var ceilingDurability = await Durability.CheckAsync(ceiling, targets[1].Ledger.Export(), "by listing");
         BenchRun.Log(ceilingDurability.Describe());
-        var state = new RunState(DateTimeOffset.UtcNow, settings.Describe(), loadBefore, run.Rows, ceilingDurability, targets[0].Ledger.Export(),
+        var state = new RunState(startedAt, settings.Describe(), loadBefore, run.Rows, ceilingDurability, targets[0].Ledger.Export(),
             targets.ToDictionary(t => t.Name, t => Math.Round(t.SetupTime.TotalSeconds, 1)));
         await File.WriteAllTextAsync(options.Get("state"), JsonSerializer.Serialize(state, json));
         break;
