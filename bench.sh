@@ -22,6 +22,7 @@ AZURITE_PID=""
 SILO_PIDS=()
 API_PID=""
 CEILING_PID=""
+LOAD_PID=""
 stop_service() {
   [ -z "$API_PID" ] || stop_pids 8 "$API_PID"
   [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
@@ -31,6 +32,7 @@ stop_service() {
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
+  [ -z "$LOAD_PID" ] || stop_pids 5 "$LOAD_PID"
   stop_service
   [ -z "$CEILING_PID" ] || stop_pids 5 "$CEILING_PID"
   [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
@@ -74,8 +76,17 @@ VAULT_ADMIN_TOKEN="$ADMIN_TOKEN" ASPNETCORE_URLS="http://127.0.0.1:$CEILING_PORT
 CEILING_PID=$!
 wait_healthy "$CEILING_PORT" 60 || { log "the ceiling server did not start"; exit 1; }
 
-LOAD="$ROOT/bench/Load/bin/Release/net10.0/VaultGrains.Bench.Load.dll"
-BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" dotnet "$LOAD" run \
+# The load generator runs in the background so that a signal reaches our trap at once.
+run_load() {
+  local status=0
+  dotnet "$ROOT/bench/Load/bin/Release/net10.0/VaultGrains.Bench.Load.dll" "$@" &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || status=$?
+  LOAD_PID=""
+  return "$status"
+}
+
+BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
   --service "http://127.0.0.1:$API_PORT/" --ceiling "http://127.0.0.1:$CEILING_PORT/" \
   --vault-container "vaultgrains-vaults" --state "$WORK/run.json" \
   --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID"
@@ -85,4 +96,4 @@ log "restarting silo and API to verify that every acknowledged create was stored
 stop_service
 VERIFY=(--service "http://127.0.0.1:$API_PORT/")
 if ! start_service 2; then VERIFY=(--service-unavailable "the service did not restart"); fi
-BENCH_COMMIT="$COMMIT" dotnet "$LOAD" verify "${VERIFY[@]}" --state "$WORK/run.json" --out "$RESULT"
+BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run.json" --out "$RESULT"
