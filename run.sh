@@ -58,34 +58,16 @@ trap 'shutdown $?' EXIT
 log "starting Azurite (data in $DATA/azurite)"
 start_azurite "$DATA/azurite" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 
-export Storage__ConnectionString="$(azurite_connection_string "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT")"
-export Orleans__Clustering=AzureStorage
-# A fresh cluster id per run keeps rows of silos that died in an earlier run out of the way;
-# the service id (which keys grain state) stays the same.
-export Orleans__ClusterId="vaultgrains-$(date +%s)"
-export Orleans__ServiceId="${ORLEANS_SERVICE_ID:-vaultgrains}"
-export Encryption__Provider=Local
-export Encryption__Local__KeyFile="$DATA/keys/local-kek.key"
-export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}"
-
+export_service_settings "$DATA" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 for i in $(seq 0 $((SILOS - 1))); do
-  Orleans__SiloPort=$((SILO_PORT_BASE + i)) Orleans__GatewayPort=$((GATEWAY_PORT_BASE + i)) \
-    setsid dotnet src/Silo/bin/Release/net10.0/VaultGrains.Silo.dll --contentRoot "$ROOT/src/Silo/bin/Release/net10.0" > >(sed -u "s/^/[silo$((i + 1))] /") 2>&1 &
-  SILO_PIDS+=("$!")
+  start_silo $((i + 1)) $((SILO_PORT_BASE + i)) $((GATEWAY_PORT_BASE + i))
 done
 for i in $(seq 0 $((SILOS - 1))); do
   wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
 done
 
-VAULT_ADMIN_TOKEN="$VAULT_ADMIN_TOKEN" ASPNETCORE_URLS="http://127.0.0.1:$PORT" \
-  setsid dotnet src/Api/bin/Release/net10.0/VaultGrains.Api.dll --contentRoot "$ROOT/src/Api/bin/Release/net10.0" > >(sed -u 's/^/[api] /') 2>&1 &
-API_PID=$!
-
-deadline=$((SECONDS + 120))
-until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
-  [ $SECONDS -lt $deadline ] || { log "API did not become healthy"; exit 1; }
-  sleep 0.5
-done
+start_api "$PORT" "$VAULT_ADMIN_TOKEN"
+wait_healthy "$PORT" 120 || { log "API did not become healthy"; exit 1; }
 
 cat <<INFO
 

@@ -1,4 +1,4 @@
-# Shared by run.sh, test.sh and bench.sh: installing the local tools and starting Azurite.
+# Shared by run.sh, test.sh and bench.sh: installing the local tools, starting Azurite and the service.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +56,56 @@ start_azurite() {
 
 azurite_connection_string() { # BLOB QUEUE TABLE
   echo "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;BlobEndpoint=http://127.0.0.1:$1/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$2/devstoreaccount1;TableEndpoint=http://127.0.0.1:$3/devstoreaccount1;"
+}
+
+# export_service_settings DATA BLOB QUEUE TABLE: what the silo and API processes read (storage on
+# the local Azurite, Azure Table clustering, local key-encryption key under DATA/keys).
+export_service_settings() {
+  export Storage__ConnectionString="$(azurite_connection_string "$2" "$3" "$4")"
+  export Orleans__Clustering=AzureStorage
+  # A fresh cluster id per run keeps rows of silos that died in an earlier run out of the way;
+  # the service id (which keys grain state) stays the same.
+  export Orleans__ClusterId="vaultgrains-$(date +%s)"
+  export Orleans__ServiceId="${ORLEANS_SERVICE_ID:-vaultgrains}"
+  export Encryption__Provider=Local
+  export Encryption__Local__KeyFile="$1/keys/local-kek.key"
+  export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}"
+}
+
+# start_silo N SILO_PORT GATEWAY_PORT [LOG]: starts silo N (Release build) in its own session
+# (setsid), its output into LOG or into ours prefixed with [siloN]. Appends its pid to SILO_PIDS.
+start_silo() {
+  local dir="$ROOT/src/Silo/bin/Release/net10.0"
+  if [ -n "${4:-}" ]; then
+    Orleans__SiloPort="$2" Orleans__GatewayPort="$3" \
+      setsid dotnet "$dir/VaultGrains.Silo.dll" --contentRoot "$dir" >"$4" 2>&1 &
+  else
+    Orleans__SiloPort="$2" Orleans__GatewayPort="$3" \
+      setsid dotnet "$dir/VaultGrains.Silo.dll" --contentRoot "$dir" > >(sed -u "s/^/[silo$1] /") 2>&1 &
+  fi
+  SILO_PIDS+=("$!")
+}
+
+# start_api PORT ADMIN_TOKEN [LOG]: starts the API (Release build) like start_silo; sets API_PID.
+start_api() {
+  local dir="$ROOT/src/Api/bin/Release/net10.0"
+  if [ -n "${3:-}" ]; then
+    VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" \
+      setsid dotnet "$dir/VaultGrains.Api.dll" --contentRoot "$dir" >"$3" 2>&1 &
+  else
+    VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" \
+      setsid dotnet "$dir/VaultGrains.Api.dll" --contentRoot "$dir" > >(sed -u 's/^/[api] /') 2>&1 &
+  fi
+  API_PID=$!
+}
+
+# wait_healthy PORT SECONDS: until GET /healthz answers 200.
+wait_healthy() {
+  local deadline=$((SECONDS + $2))
+  until curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; do
+    [ $SECONDS -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
 }
 
 # Stops the given pids with SIGTERM, then SIGKILL after a grace period.

@@ -95,10 +95,11 @@ internal sealed class VaultGrain(
             return VaultReply<VaultDetails>.Fail(VaultError.KeyServiceUnavailable);
         }
 
-        if (working.Exists)
+        // Other calls ran while the key was wrapped: a write may have failed meanwhile.
+        if (stale || working.Exists)
         {
             key.Dispose();
-            return VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
+            return VaultReply<VaultDetails>.Fail(stale ? VaultError.Unavailable : VaultError.AlreadyExists);
         }
 
         var now = Now();
@@ -216,8 +217,7 @@ internal sealed class VaultGrain(
             return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        IReadOnlyList<SecretDetails> list = committed.State.Secrets.Select(s => s.ToDetails()).ToArray();
-        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(list));
+        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(committed.ListDetails()));
     }
 
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
@@ -551,8 +551,16 @@ internal sealed class VaultGrain(
         vaultKey = null;
     }
 
+    // Joins the change just applied to `working` to the next write. Every caller re-checks `stale`
+    // after its last await, so this never sees a stale activation; if it did, no write loop would
+    // ever complete the batch, so it answers at once instead of leaving the caller hanging.
     private Task<VaultError> CommitAsync()
     {
+        if (stale)
+        {
+            return Task.FromResult(VaultError.Unavailable);
+        }
+
         nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = nextWrite.Task;
         if (!writing)
@@ -564,17 +572,19 @@ internal sealed class VaultGrain(
         return done;
     }
 
+    // One write per batch: everything applied to `working` while the previous write was in flight.
     private async Task WriteLoopAsync()
     {
         try
         {
-            while (nextWrite is { } batch && !stale)
+            while (nextWrite is { } batch)
             {
                 nextWrite = null;
                 writeInFlight = batch.Task;
-                var snapshot = working.Clone();
+                VaultModel snapshot;
                 try
                 {
+                    snapshot = working.Clone();
                     if (snapshot.Exists)
                     {
                         storage.State = snapshot.State;
@@ -588,9 +598,12 @@ internal sealed class VaultGrain(
                 catch (Exception e)
                 {
                     // The write may or may not have landed (an ETag conflict means another
-                    // activation wrote first). Refuse everything and let the next activation
-                    // read the truth.
+                    // activation wrote first). Fail this batch and the one queued behind it (it was
+                    // validated against this one), drop every pending change, refuse everything
+                    // and let the next activation read the truth.
                     stale = true;
+                    storage.State = committed.State;
+                    working = committed.Clone();
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", VaultId, e.GetType().Name);
                     batch.TrySetResult(VaultError.Unavailable);
                     nextWrite?.TrySetResult(VaultError.Unavailable);

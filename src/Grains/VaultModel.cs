@@ -38,6 +38,9 @@ internal sealed class VaultModel
 {
     private readonly Dictionary<string, StoredSecret> byId;
     private readonly HashSet<string> envKeys;
+    // The secrets' metadata as listed, built once per model version: the committed model is
+    // listed far more often than it changes.
+    private SecretDetails[]? listed;
 
     private VaultModel(VaultState state, Dictionary<string, StoredSecret> byId, HashSet<string> envKeys, long totalValueBytes)
     {
@@ -71,9 +74,12 @@ internal sealed class VaultModel
 
     public bool HasEnvKey(string envKey) => envKeys.Contains(envKey);
 
+    public IReadOnlyList<SecretDetails> ListDetails() => listed ??= State.Secrets.Select(s => s.ToDetails()).ToArray();
+
     /// <summary>Adds a secret in id order: ids are ULIDs minted by the API, so that is creation order even when creates race.</summary>
     public void Add(StoredSecret secret)
     {
+        listed = null;
         var index = State.Secrets.Count;
         while (index > 0 && string.CompareOrdinal(State.Secrets[index - 1].Id, secret.Id) > 0)
         {
@@ -88,6 +94,7 @@ internal sealed class VaultModel
 
     public void Replace(StoredSecret secret)
     {
+        listed = null;
         var old = byId[secret.Id];
         State.Secrets[State.Secrets.IndexOf(old)] = secret;
         byId[secret.Id] = secret;
@@ -96,6 +103,7 @@ internal sealed class VaultModel
 
     public void Remove(string secretId)
     {
+        listed = null;
         var old = byId[secretId];
         State.Secrets.Remove(old);
         byId.Remove(secretId);
@@ -106,6 +114,7 @@ internal sealed class VaultModel
     /// <summary>Forgets everything, including the wrapped vault key: what is left cannot be decrypted.</summary>
     public void Erase()
     {
+        listed = null;
         State.OrganizationId = null;
         State.VaultKey = null;
         State.Secrets.Clear();

@@ -131,7 +131,7 @@ internal static class SecretEndpoints
         : null;
 
     // Checks run in the documented order: the value first (its message is fixed by the seed), then env_key, then the domains.
-    private static (NewSecret?, IResult?) ReadNewSecret(JsonBody body)
+    internal static (NewSecret?, IResult?) ReadNewSecret(JsonBody body)
     {
         if (!body.TryGetString("value", out var value, out var error))
         {

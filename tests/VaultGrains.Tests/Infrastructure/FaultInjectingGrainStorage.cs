@@ -5,28 +5,51 @@ using Orleans.Storage;
 namespace VaultGrains.Tests.Infrastructure;
 
 /// <summary>
-/// Wraps the real (Azurite) grain storage and makes writes of chosen grains fail, as a storage
-/// outage would. Everything else goes through to the real provider.
+/// Wraps the real (Azurite) grain storage and makes writes of chosen grains fail or wait, as a
+/// storage outage or a slow disk would, and counts every write per grain. Everything else goes
+/// through to the real provider.
 /// </summary>
 public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
-    private static readonly ConcurrentDictionary<string, int> FailingWrites = new();
-    private static readonly ConcurrentDictionary<string, TaskCompletionSource> HeldWrites = new();
+    private static readonly ConcurrentDictionary<string, (int Count, bool AfterLanding)> FailingWrites = new();
+    private static readonly ConcurrentDictionary<string, Hold> HeldWrites = new();
+    private static readonly ConcurrentDictionary<string, int> Writes = new();
 
-    /// <summary>The next <paramref name="count"/> writes of the grain with this key fail.</summary>
-    public static void FailWrites(string grainKey, int count = 1) => FailingWrites[grainKey] = count;
+    /// <summary>
+    /// The next <paramref name="count"/> writes of the grain with this key fail. With
+    /// <paramref name="afterLanding"/> each reaches storage first and only its answer is lost, so
+    /// the writer cannot know whether it landed.
+    /// </summary>
+    public static void FailWrites(string grainKey, int count = 1, bool afterLanding = false) =>
+        FailingWrites[grainKey] = (count, afterLanding);
 
-    /// <summary>Writes of this grain wait until the returned source is completed.</summary>
-    public static TaskCompletionSource HoldWrites(string grainKey) =>
-        HeldWrites[grainKey] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Writes of this grain wait until the returned source is completed (or <see cref="ReleaseWrites"/>).</summary>
+    public static TaskCompletionSource HoldWrites(string grainKey) => (HeldWrites[grainKey] = new Hold()).Release;
+
+    /// <summary>Completes when a write of this grain is waiting in the hold set by <see cref="HoldWrites"/>.</summary>
+    public static Task WriteArrived(string grainKey) =>
+        HeldWrites.TryGetValue(grainKey, out var hold) ? hold.Arrived.Task : throw new InvalidOperationException($"No hold on {grainKey}.");
+
+    /// <summary>Lets the writes waiting now go on, and holds the ones that come after.</summary>
+    public static void ReleaseHeldWritesOnly(string grainKey)
+    {
+        var next = new Hold();
+        if (HeldWrites.TryGetValue(grainKey, out var current) && HeldWrites.TryUpdate(grainKey, next, current))
+        {
+            current.Release.TrySetResult();
+        }
+    }
 
     public static void ReleaseWrites(string grainKey)
     {
         if (HeldWrites.TryRemove(grainKey, out var held))
         {
-            held.TrySetResult();
+            held.Release.TrySetResult();
         }
     }
+
+    /// <summary>How many writes of this grain reached this storage (held, failed or not).</summary>
+    public static int WriteCount(string grainKey) => Writes.GetValueOrDefault(grainKey);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         inner.ReadStateAsync(stateName, grainId, grainState);
@@ -34,18 +57,30 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = grainId.Key.ToString()!;
+        Writes.AddOrUpdate(key, 1, (_, count) => count + 1);
         if (HeldWrites.TryGetValue(key, out var held))
         {
-            await held.Task;
+            held.Arrived.TrySetResult();
+            await held.Release.Task;
         }
 
-        if (FailingWrites.TryGetValue(key, out var remaining) && remaining > 0)
+        var afterLanding = false;
+        if (FailingWrites.TryGetValue(key, out var failing) && failing.Count > 0)
         {
-            FailingWrites[key] = remaining - 1;
-            throw new IOException($"Injected storage failure for {key}.");
+            FailingWrites[key] = failing with { Count = failing.Count - 1 };
+            if (!failing.AfterLanding)
+            {
+                throw new IOException($"Injected storage failure for {key}.");
+            }
+
+            afterLanding = true;
         }
 
         await inner.WriteStateAsync(stateName, grainId, grainState);
+        if (afterLanding)
+        {
+            throw new IOException($"Injected loss of the answer to a write of {key}.");
+        }
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
@@ -57,6 +92,13 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
         {
             participant.Participate(lifecycle);
         }
+    }
+
+    private sealed class Hold
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks the service (1 silo + API, as ./run.sh starts them) against an in-memory ceiling
+# server and the raw write rate of the same Azurite, then prints one table and writes it as JSON
+# to bench/results/. Everything runs on loopback, on free ports, with its data in a temporary
+# directory. Settings: BENCH_* environment variables (README, "Performance").
+set -euo pipefail
+source "$(dirname "$0")/scripts/common.sh"
+cd "$ROOT"
+
+require dotnet ".NET 10 SDK"
+require curl "curl"
+install_azurite
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaultgrains-bench.XXXXXX")"
+RESULTS="$ROOT/bench/results"
+RESULT="$RESULTS/bench-$(date -u +%Y%m%d-%H%M%S).json"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT-dirty"; fi
+mkdir -p "$RESULTS"
+
+AZURITE_PID=""
+SILO_PIDS=()
+API_PID=""
+CEILING_PID=""
+LOAD_PID=""
+stop_service() {
+  [ -z "$API_PID" ] || stop_pids 8 "$API_PID"
+  [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
+  API_PID=""
+  SILO_PIDS=()
+}
+cleanup() {
+  local code=$?
+  trap - EXIT INT TERM
+  [ -z "$LOAD_PID" ] || stop_pids 5 "$LOAD_PID"
+  stop_service
+  [ -z "$CEILING_PID" ] || stop_pids 5 "$CEILING_PID"
+  [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
+  if [ "$code" -ne 0 ] && [ -d "$WORK" ]; then
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { log "last lines of $f:"; tail -n 20 "$f" >&2; }; done
+  fi
+  rm -rf "$WORK"
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building (Release)"
+for project in src/Silo/Silo.csproj src/Api/Api.csproj bench/Ceiling/Ceiling.csproj bench/Load/Load.csproj; do
+  dotnet build "$project" -c Release -nologo -v q -clp:ErrorsOnly
+done
+
+BLOB=$(free_port); QUEUE=$(free_port); TABLE=$(free_port)
+SILO_PORT=$(free_port); GATEWAY_PORT=$(free_port); API_PORT=$(free_port); CEILING_PORT=$(free_port)
+ADMIN_TOKEN="$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+
+log "starting Azurite on ports $BLOB/$QUEUE/$TABLE (data in $WORK)"
+start_azurite "$WORK/azurite" "$BLOB" "$QUEUE" "$TABLE"
+export_service_settings "$WORK" "$BLOB" "$QUEUE" "$TABLE"
+
+start_service() { # RUN
+  export Orleans__ClusterId="vaultgrains-bench-$(date +%s)-$1"
+  start_silo 1 "$SILO_PORT" "$GATEWAY_PORT" "$WORK/silo-$1.log"
+  wait_port "$GATEWAY_PORT" 120 || { log "the silo did not start"; return 1; }
+  start_api "$API_PORT" "$ADMIN_TOKEN" "$WORK/api-$1.log"
+  wait_healthy "$API_PORT" 120 || { log "the API did not become healthy"; return 1; }
+}
+
+log "starting the service (1 silo + API on port $API_PORT)"
+start_service 1
+
+log "starting the ceiling server on port $CEILING_PORT"
+CEILING_DIR="$ROOT/bench/Ceiling/bin/Release/net10.0"
+VAULT_ADMIN_TOKEN="$ADMIN_TOKEN" ASPNETCORE_URLS="http://127.0.0.1:$CEILING_PORT" \
+  setsid dotnet "$CEILING_DIR/VaultGrains.Bench.Ceiling.dll" --contentRoot "$ROOT/bench/Ceiling" >"$WORK/ceiling.log" 2>&1 &
+CEILING_PID=$!
+wait_healthy "$CEILING_PORT" 60 || { log "the ceiling server did not start"; exit 1; }
+
+# The load generator runs in the background so that a signal reaches our trap at once.
+run_load() {
+  local status=0
+  dotnet "$ROOT/bench/Load/bin/Release/net10.0/VaultGrains.Bench.Load.dll" "$@" &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || status=$?
+  LOAD_PID=""
+  return "$status"
+}
+
+BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
+  --service "http://127.0.0.1:$API_PORT/" --ceiling "http://127.0.0.1:$CEILING_PORT/" \
+  --vault-container "vaultgrains-vaults" --state "$WORK/run.json" \
+  --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID"
+
+# Every 201 durable: stop silo and API, start them again on the same storage, and list.
+log "restarting silo and API to verify that every acknowledged create was stored"
+stop_service
+VERIFY=(--service "http://127.0.0.1:$API_PORT/")
+if ! start_service 2; then VERIFY=(--service-unavailable "the service did not restart"); fi
+BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run.json" --out "$RESULT"

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using VaultGrains.Bench.Load;
+
+// run:    drives every scenario against the service and the ceiling, saves figures and the ledger.
+// verify: after the service was restarted, checks every acknowledged create is stored, prints
+//         the table and writes the result file.
+var options = Arguments.Parse(args[1..]);
+var settings = new BenchSettings();
+var json = new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+switch (args[0])
+{
+    case "run":
+    {
+        var adminToken = Environment.GetEnvironmentVariable("BENCH_ADMIN_TOKEN") ?? throw new InvalidOperationException("BENCH_ADMIN_TOKEN is not set.");
+        var storage = Environment.GetEnvironmentVariable("BENCH_STORAGE") is { Length: > 0 } connection ? new StorageCeiling(connection) : null;
+        var watch = new ProcessWatch(options.Watched);
+        var startedAt = DateTimeOffset.UtcNow;
+        var loadBefore = Machine.LoadAverage();
+        using var service = new ApiTarget("service", new Uri(options.Get("service")), adminToken, settings.Connections);
+        using var ceiling = new ApiTarget("ceiling", new Uri(options.Get("ceiling")), adminToken, settings.Connections);
+        TargetState[] targets = [new(service), new(ceiling)];
+        var run = new BenchRun(settings, watch, targets, storage, options.Get("vault-container"));
+        await run.RunAsync();
+        Table.AddRatios(run.Rows);
+
+        BenchRun.Log("ceiling: checking every acknowledged create is listed");
+        var ceilingDurability = await Durability.CheckAsync(ceiling, targets[1].Ledger.Export(), "by listing");
+        BenchRun.Log(ceilingDurability.Describe());
+        var state = new RunState(startedAt, settings.Describe(), loadBefore, run.Rows, ceilingDurability, targets[0].Ledger.Export(),
+            targets.ToDictionary(t => t.Name, t => Math.Round(t.SetupTime.TotalSeconds, 1)));
+        await File.WriteAllTextAsync(options.Get("state"), JsonSerializer.Serialize(state, json));
+        break;
+    }
+
+    case "verify":
+    {
+        var state = JsonSerializer.Deserialize<RunState>(await File.ReadAllTextAsync(options.Get("state")), json)!;
+        Durability serviceDurability;
+        if (options.Has("service-unavailable"))
+        {
+            serviceDurability = new Durability("service", "", state.ServiceLedger.Count, state.ServiceLedger.Sum(v => (long)v.Acknowledged.Length), 0, 0, 0, 0, options.Get("service-unavailable"));
+        }
+        else
+        {
+            BenchRun.Log("service: checking every acknowledged create is listed after the restart");
+            using var service = new ApiTarget("service", new Uri(options.Get("service")), "", settings.Connections);
+            serviceDurability = await Durability.CheckAsync(service, state.ServiceLedger, "after a restart of silo and API");
+        }
+
+        var goals = Table.Goals(state.Rows, serviceDurability);
+        var result = new BenchResult(state.StartedAt, Environment.GetEnvironmentVariable("BENCH_COMMIT") ?? "unknown", Machine.Describe(),
+            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows, [state.CeilingDurability, serviceDurability], goals);
+        await File.WriteAllTextAsync(options.Get("out"), JsonSerializer.Serialize(result, json));
+
+        Console.WriteLine();
+        Console.WriteLine($"VaultGrains benchmark, {state.StartedAt:yyyy-MM-dd HH:mm} UTC, commit {result.Commit}, {result.Machine.Cores} cores, {result.Machine.MemoryMiB / 1024.0:F0} GiB ({result.Machine.CpuModel})");
+        Console.WriteLine($"{settings.Connections} connections; {settings.Warmup.TotalSeconds:F0} s warm-up + {settings.Duration.TotalSeconds:F0} s measured (storage {settings.StorageDuration.TotalSeconds:F0} s, growth {settings.GrowthDuration.TotalSeconds:F0} s per level, storm {settings.StormDuration.TotalSeconds:F0} s); load average before {state.LoadAverageBefore}, after {result.LoadAverageAfter}");
+        Console.WriteLine();
+        Console.Write(Table.Render(state.Rows));
+        Console.WriteLine();
+        Console.WriteLine("Every 201 durable:");
+        foreach (var durability in result.Durability)
+        {
+            Console.WriteLine($"- {durability.Describe()}");
+        }
+
+        var busiestLoad = state.Rows.MaxBy(r => r.Cpu.GetValueOrDefault("load"));
+        if (busiestLoad is not null)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"Load generator: at most {Table.Percent(busiestLoad.Cpu.GetValueOrDefault("load"))} of the machine's CPU ({busiestLoad.Id} {busiestLoad.Scenario}, {busiestLoad.Target}).");
+        }
+
+        var busiestOther = state.Rows.Where(r => r.MachineBusy is not null).MaxBy(r => r.MachineBusy!.Value - r.Cpu.Values.Sum());
+        if (busiestOther is not null && busiestOther.MachineBusy!.Value - busiestOther.Cpu.Values.Sum() is var other && other > 0.1)
+        {
+            Console.WriteLine($"WARNING: other processes used up to {Table.Percent(other)} of the machine's CPU during a measurement ({busiestOther.Id} {busiestOther.Scenario}, {busiestOther.Target}): this run's figures understate what the machine can do.");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Goals (service):");
+        foreach (var goal in goals)
+        {
+            Console.WriteLine($"- {goal.Goal}: {goal.Measured} — {(goal.Met switch { true => "met", false => "MISSED", null => "not measured" })}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Result file: {options.Get("out")}");
+        return serviceDurability.Ok && state.CeilingDurability.Ok ? 0 : 3;
+    }
+
+    default:
+        Console.Error.WriteLine("usage: VaultGrains.Bench.Load run|verify --option value ...");
+        return 2;
+}
+
+return 0;
