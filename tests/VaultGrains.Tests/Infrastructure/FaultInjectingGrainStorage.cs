@@ -12,9 +12,16 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
 {
     private static readonly ConcurrentDictionary<string, int> FailingWrites = new();
     private static readonly ConcurrentDictionary<string, TaskCompletionSource> HeldWrites = new();
+    private static readonly ConcurrentDictionary<string, int> LandingButFailingWrites = new();
 
     /// <summary>The next <paramref name="count"/> writes of the grain with this key fail.</summary>
     public static void FailWrites(string grainKey, int count = 1) => FailingWrites[grainKey] = count;
+
+    /// <summary>
+    /// The next write of the grain with this key reaches storage but reports an ETag conflict, as
+    /// a write whose answer was lost, or one racing another activation, looks to the grain.
+    /// </summary>
+    public static void LandThenConflict(string grainKey) => LandingButFailingWrites[grainKey] = 1;
 
     /// <summary>Writes of this grain wait until the returned source is completed.</summary>
     public static TaskCompletionSource HoldWrites(string grainKey) =>
@@ -46,6 +53,10 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
         }
 
         await inner.WriteStateAsync(stateName, grainId, grainState);
+        if (LandingButFailingWrites.TryRemove(key, out _))
+        {
+            throw new InconsistentStateException($"Injected ETag conflict for {key} after the write landed.");
+        }
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
