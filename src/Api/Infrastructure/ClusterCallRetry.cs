@@ -11,15 +11,19 @@ public sealed class ClusterCallOptions
 {
     public const string Section = "ClusterCalls";
 
-    /// <summary>One grain call's limit (Orleans' response timeout; its default, 30 s, is longer than any client waits).</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// One attempt's limit (Orleans' response timeout, default 30 s). A call sent to a silo that
+    /// was just killed gets no answer at all, so this is how long such an attempt is lost; a
+    /// healthy call, even a cold activation of a large vault, takes a fraction of it.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// How long after its first attempt a failed call may still be retried: long enough to ride out
-    /// most of a failover (a dead silo is declared dead in about 3–5 s), short enough that a
-    /// request is answered, at worst with a 503, within <see cref="RequestDeadline"/>.
+    /// a failover (a killed silo's vaults are back within about 4 s), short enough that a request
+    /// is answered, at worst with a 503, within <see cref="RequestDeadline"/> (10 s).
     /// </summary>
-    public TimeSpan RetryFor { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan RetryFor { get; set; } = TimeSpan.FromSeconds(6);
 
     /// <summary>The longest one grain call can take, retries included: the last retry starts before <see cref="RetryFor"/> ends and gets <see cref="Timeout"/>.</summary>
     public TimeSpan RequestDeadline => RetryFor + ClusterCallRetry.MaxBackoff + Timeout;

@@ -63,9 +63,9 @@ public sealed class SecretLoad
         }
     }
 
-    /// <summary>Per vault, the first moment after <paramref name="since"/> at which a create had succeeded.</summary>
+    /// <summary>Per vault, when the first create sent after <paramref name="since"/> had succeeded.</summary>
     public TimeSpan? FirstCreateAfter(string vaultId, TimeSpan since) =>
-        outcomes.Where(o => o.VaultId == vaultId && o.Created && o.Finished >= since).Select(o => (TimeSpan?)o.Finished).Min();
+        outcomes.Where(o => o.VaultId == vaultId && o.Created && o.Started >= since).Select(o => (TimeSpan?)o.Finished).Min();
 
     /// <summary>Checks every answer and the stored secrets of every vault; returns the counts by status.</summary>
     public async Task<Dictionary<int, int>> VerifyAsync(HttpClient client, TimeSpan responseLimit)
