@@ -106,8 +106,9 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
                 Assert.Contains("\"storage\":\"unreachable\"", await unhealthy.Content.ReadAsStringAsync());
             }
 
-            cluster.Azurite.Restart();
             var upAt = load.Now;
+            cluster.Azurite.Restart();
+            var answeringAt = load.Now;
             await load.WaitForCreatesAsync(vaults, upAt, TimeSpan.FromSeconds(60));
             await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(health), TimeSpan.FromSeconds(30), "/healthz did not recover");
             await load.StopAsync();
@@ -117,7 +118,7 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
             Assert.True(falseCreates.Length == 0, "201 while storage was down: " + string.Join("; ", falseCreates.Select(o => o.ToString())));
             var healed = vaults.Max(v => load.FirstCreateAfter(v, upAt)!.Value);
             output.WriteLine($"storage outage: {load.Outcomes.Count(o => o.Status == 503)} x 503 over {(upAt - downAt).TotalSeconds:F1} s down; " +
-                $"every vault writable {(healed - upAt).TotalSeconds:F1} s after storage returned; answers {Format(counts)}");
+                $"Azurite listening again after {(answeringAt - upAt).TotalSeconds:F1} s, every vault writable {Math.Max(0, (healed - answeringAt).TotalSeconds):F1} s later; answers {Format(counts)}");
             Assert.True(cluster.LiveSilos.Count() >= 2, "a silo died during the storage outage");
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;
@@ -111,6 +112,9 @@ public static class VaultTestCluster
                     options.TableServiceClient = storage.CreateTableServiceClient();
                     options.TableName = storage.ClusterTable;
                 });
+
+                // As the API does: a call to a killed silo gets no answer, do not wait 30 s for it.
+                client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(3));
             }
         }
     }
