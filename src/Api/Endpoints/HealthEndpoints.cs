@@ -1,6 +1,6 @@
 namespace VaultGrains.Api.Endpoints;
 
-/// <summary><c>/healthz</c>: 200 when the cluster and storage answer, 503 otherwise.</summary>
+/// <summary><c>/healthz</c>: 200 when the cluster and storage answer, 503 otherwise; <c>/readyz</c> and <c>/livez</c> for probes.</summary>
 internal static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
@@ -14,6 +14,16 @@ internal static class HealthEndpoints
                 ApiJson.Options,
                 statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).WithTags("Health").WithName("Health");
+
+        // For orchestrators. Readiness ignores storage: during a storage outage this front end
+        // still answers (503 with Retry-After, reads of active vaults), which beats taking every
+        // replica out of the load balancer. Liveness only asks whether the process answers.
+        app.MapGet("/readyz", async (ClusterHealth health, CancellationToken cancellationToken) =>
+        {
+            var (cluster, _) = await health.CheckAsync(cancellationToken);
+            return cluster ? Results.Text("""{"status":"ready"}""", "application/json") : ApiResults.ServiceUnavailable();
+        }).ExcludeFromDescription();
+        app.MapGet("/livez", () => Results.Text("""{"status":"alive"}""", "application/json")).ExcludeFromDescription();
         return app;
     }
 }

@@ -77,7 +77,7 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
             nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys)],
         [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve)],
         [typeof(IOrganizationDirectoryGrain)] = [nameof(IOrganizationDirectoryGrain.List)],
-        [typeof(IManagementGrain)] = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetDetailedHosts)],
+        [typeof(IManagementGrain)] = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetDetailedHosts), nameof(IManagementGrain.GetActivationAddress)],
     };
 
     private static readonly ConcurrentDictionary<Type, PropertyInfo?> ReplyErrors = new();

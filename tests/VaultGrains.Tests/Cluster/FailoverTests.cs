@@ -104,6 +104,13 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
                 var unhealthy = await probe.GetAsync("/healthz");
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, unhealthy.StatusCode);
                 Assert.Contains("\"storage\":\"unreachable\"", await unhealthy.Content.ReadAsStringAsync());
+
+                // Still worth routing to: it answers, and the silos stay members.
+                Assert.Equal(HttpStatusCode.OK, (await probe.GetAsync("/readyz")).StatusCode);
+                foreach (var silo in cluster.LiveSilos)
+                {
+                    Assert.True(await ProcessCluster.IsHealthyAsync(silo.Health), $"{silo.Process.Name} left the cluster");
+                }
             }
 
             var upAt = load.Now;
