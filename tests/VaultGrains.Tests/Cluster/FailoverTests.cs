@@ -142,6 +142,27 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
         }
     }
 
+    [Fact]
+    public async Task A_silo_frozen_for_five_seconds_is_not_declared_dead()
+    {
+        // Fast failure detection must still tolerate a long GC pause or a starved CPU.
+        await cluster.EnsureSilosAsync(2);
+        var frozen = cluster.LiveSilos.Last();
+        frozen.Process.Freeze();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            frozen.Process.Resume();
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(frozen.Process.HasExited, $"{frozen.Process.Name} was declared dead and stopped\n{cluster.Diagnostics()}");
+        Assert.True(await ProcessCluster.IsHealthyAsync(frozen.Health), $"{frozen.Process.Name} is no longer an active member");
+    }
+
     // The live silo that hosts most of the vaults, so that stopping it moves as many as possible.
     private async Task<(SiloProcess Silo, string[] Vaults)> BusiestSiloAsync(string[] vaults)
     {

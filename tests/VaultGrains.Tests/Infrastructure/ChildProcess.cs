@@ -8,6 +8,8 @@ namespace VaultGrains.Tests.Infrastructure;
 public static class ChildProcess
 {
     private const int SigTerm = 15;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
     private static readonly ConcurrentDictionary<int, Process> Running = new();
 
     static ChildProcess()
@@ -30,13 +32,13 @@ public static class ChildProcess
     }
 
     /// <summary>SIGTERM: the process may finish its work and exit by itself.</summary>
-    public static void Terminate(Process process)
-    {
-        if (Kill(process.Id, SigTerm) != 0)
-        {
-            throw new InvalidOperationException($"kill -TERM {process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
+    public static void Terminate(Process process) => Signal(process, SigTerm);
+
+    /// <summary>SIGSTOP: the process freezes (as in a long GC pause or a starved VM) until <see cref="Resume"/>.</summary>
+    public static void Freeze(Process process) => Signal(process, SigStop);
+
+    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
+    public static void Resume(Process process) => Signal(process, SigCont);
 
     /// <summary>SIGTERM, then SIGKILL if it has not exited within the grace period.</summary>
     public static async Task StopAsync(Process process, TimeSpan grace)
@@ -71,6 +73,14 @@ public static class ChildProcess
         }
         catch (System.ComponentModel.Win32Exception)
         {
+        }
+    }
+
+    private static void Signal(Process process, int signal)
+    {
+        if (Kill(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed: errno {Marshal.GetLastWin32Error()}");
         }
     }
 

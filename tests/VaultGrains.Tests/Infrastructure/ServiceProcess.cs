@@ -64,6 +64,10 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>kill -9: no goodbye to the cluster, no flushed writes, sockets reset by the kernel.</summary>
     public void Kill() => ChildProcess.KillQuietly(process);
 
+    public void Freeze() => ChildProcess.Freeze(process);
+
+    public void Resume() => ChildProcess.Resume(process);
+
     /// <summary>SIGTERM, then waits for the process to exit by itself (SIGKILL after the grace period).</summary>
     public Task StopAsync(TimeSpan grace) => ChildProcess.StopAsync(process, grace);
 
