@@ -143,6 +143,34 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task Sigterm_to_the_api_lets_requests_in_flight_finish()
+    {
+        await cluster.EnsureApiAsync();
+        var (client, vaults) = await cluster.NewTenantAsync(4);
+        var load = SecretLoad.Start(client, vaults, pause: TimeSpan.Zero);
+        try
+        {
+            await load.WaitForCreatesAsync(vaults, TimeSpan.Zero, TimeSpan.FromSeconds(30));
+            var stoppingAt = load.Now;
+            await cluster.Api.StopAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, cluster.Api.ExitCode);
+            await load.StopAsync();
+
+            // Sent (not merely about to be sent) before the signal.
+            var inFlight = load.Outcomes.Where(o => o.Started < stoppingAt - TimeSpan.FromMilliseconds(50)).ToArray();
+            var cut = inFlight.Where(o => o.Failure is not null).Take(5).ToArray();
+            Assert.True(cut.Length == 0, "requests sent before the SIGTERM got no answer:\n" + string.Join('\n', cut.Select(o => o.ToString())));
+            Assert.All(inFlight, o => Assert.True(o.Status is 201 or 400, o.ToString()));
+            output.WriteLine($"API SIGTERM: {inFlight.Length} requests sent before it, all answered; exited 0");
+        }
+        finally
+        {
+            await load.StopAsync();
+            await cluster.EnsureApiAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_silo_frozen_for_five_seconds_is_not_declared_dead()
     {
         // Fast failure detection must still tolerate a long GC pause or a starved CPU.

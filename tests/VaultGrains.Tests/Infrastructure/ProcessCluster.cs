@@ -44,8 +44,23 @@ public sealed class ProcessCluster : IAsyncLifetime
     {
         Azurite = AzuriteInstance.Start();
         await Task.WhenAll(StartSiloAsync(), StartSiloAsync());
-        var port = TestStorage.FreePort();
-        ApiAddress = new Uri($"http://127.0.0.1:{port}");
+        ApiAddress = new Uri($"http://127.0.0.1:{TestStorage.FreePort()}");
+        await EnsureApiAsync();
+    }
+
+    /// <summary>Starts the API process (on the same address) unless it is running, and waits until it is healthy.</summary>
+    public async Task EnsureApiAsync()
+    {
+        if (Api is { HasExited: false })
+        {
+            return;
+        }
+
+        if (Api is not null)
+        {
+            await Api.DisposeAsync();
+        }
+
         Api = ServiceProcess.Start("api", ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings())
         {
             ["ASPNETCORE_URLS"] = ApiAddress.ToString(),
@@ -62,7 +77,7 @@ public sealed class ProcessCluster : IAsyncLifetime
             observer.Dispose();
         }
 
-        var all = silos.Select(s => s.Process).Append(Api).OfType<ServiceProcess>();
+        var all = silos.Select(s => s.Process).Append(Api).OfType<ServiceProcess>().Where(p => !p.Disposed);
         await Task.WhenAll(all.Select(p => p.DisposeAsync().AsTask()));
         await Azurite.DisposeAsync();
     }

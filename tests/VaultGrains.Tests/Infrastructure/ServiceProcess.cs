@@ -21,7 +21,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public string Name { get; }
 
-    public bool HasExited => process.HasExited;
+    public bool HasExited => Disposed || process.HasExited;
+
+    public bool Disposed { get; private set; }
 
     public int ExitCode => process.ExitCode;
 
@@ -75,6 +77,12 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Disposed)
+        {
+            return;
+        }
+
+        Disposed = true;
         ChildProcess.KillQuietly(process);
         await process.WaitForExitAsync();
         process.Dispose();
