@@ -12,6 +12,9 @@ public static class ApiHostingExtensions
     public static WebApplicationBuilder AddVaultClusterClient(this WebApplicationBuilder builder)
     {
         var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
+        builder.Services.AddSingleton<IValidateOptions<ClusterCallOptions>, ClusterCallOptionsValidator>();
+        builder.Services.AddOptions<ClusterCallOptions>().Bind(builder.Configuration.GetSection(ClusterCallOptions.Section)).ValidateOnStart();
+        var calls = SettingsExtensions.Validated(builder.Configuration.GetSection(ClusterCallOptions.Section).Get<ClusterCallOptions>() ?? new(), new ClusterCallOptionsValidator());
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(options =>
@@ -31,6 +34,13 @@ public static class ApiHostingExtensions
                     options.TableName = storage.ClusterTable;
                 });
             }
+
+            // A call may not hang for Orleans' default 30 s: see ClusterCallOptions.
+            client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = calls.Timeout);
+            client.AddOutgoingGrainCallFilter<ClusterCallRetry>();
+
+            // New silos' gateways are picked up within seconds of joining (default: a minute).
+            client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
 
             // The API may start before any silo: keep trying rather than fail start-up.
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>

@@ -17,7 +17,7 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<VaultReply<OrganizationDetails>> Get();
 
-    /// <summary>Creates a vault in this organization and records it for listing.</summary>
+    /// <summary>Creates a vault in this organization and records it for listing. Repeating it with the same vault id answers that vault.</summary>
     [Alias("CreateVault")]
     Task<VaultReply<VaultDetails>> CreateVault(string vaultId, string name, string? description);
 

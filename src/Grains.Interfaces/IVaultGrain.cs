@@ -9,7 +9,10 @@ namespace VaultGrains;
 [Alias("VaultGrains.IVaultGrain")]
 public interface IVaultGrain : IGrainWithStringKey
 {
-    /// <summary>Creates the vault with a fresh vault key. Fails with <see cref="VaultError.AlreadyExists"/> if it exists.</summary>
+    /// <summary>
+    /// Creates the vault with a fresh vault key. Fails with <see cref="VaultError.AlreadyExists"/> if it exists,
+    /// unless it is the same create again (same organization and name), which answers the vault.
+    /// </summary>
     [Alias("Create")]
     Task<VaultReply<VaultDetails>> Create(NewVault vault);
 
@@ -25,7 +28,10 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task<VaultReply<VaultDetails>> Delete(string organizationId);
 
-    /// <summary>Encrypts and stores a new secret. Duplicate <c>env_key</c>s are refused.</summary>
+    /// <summary>
+    /// Encrypts and stores a new secret. Duplicate <c>env_key</c>s are refused; the same create again
+    /// (same secret id and <c>env_key</c>) answers the stored secret, so a caller may retry safely.
+    /// </summary>
     [Alias("CreateSecret")]
     Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret);
 

@@ -85,6 +85,12 @@ internal sealed class OrganizationGrain(
             return VaultReply<VaultDetails>.Fail(VaultError.OrganizationNotFound);
         }
 
+        // A repeat of a create whose answer was lost (same vault id) gets the original's answer.
+        if (storage.State.Vaults.Find(v => v.Id == vaultId) is { } listed)
+        {
+            return VaultReply<VaultDetails>.Ok(listed);
+        }
+
         var vault = GrainFactory.GetGrain<IVaultGrain>(vaultId);
         var created = await vault.Create(new NewVault(OrganizationId, name, description));
         if (!created.Succeeded)

@@ -72,7 +72,9 @@ internal sealed class VaultGrain(
 
         if (working.Exists)
         {
-            return VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
+            return working.State.OrganizationId == vault.OrganizationId && working.State.Name == vault.Name
+                ? await ReadAfterPendingWritesAsync(vault.OrganizationId)
+                : VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
         }
 
         VaultKey key;
@@ -181,7 +183,20 @@ internal sealed class VaultGrain(
 
     public async Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret)
     {
+        if (Refuse(organizationId) is null && working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey)
+        {
+            return await ReplayCreateAsync(organizationId, secret.Id);
+        }
+
         var valueBytes = Encoding.UTF8.GetByteCount(secret.Value.Plaintext);
+
+        // A key that is only in a write still in flight is not "already there" yet: if that write
+        // fails, no one may have been told so. Its outcome decides the answer.
+        while (CheckCreate(organizationId, secret, valueBytes) == VaultError.EnvKeyExists && !committed.HasEnvKey(secret.EnvKey) && PendingWrite() is { } pending)
+        {
+            await pending;
+        }
+
         if (CheckCreate(organizationId, secret, valueBytes) is { } refused)
         {
             return VaultReply<SecretDetails>.Fail(refused);
@@ -474,14 +489,32 @@ internal sealed class VaultGrain(
     // caller never reads an older state than one it could already have been told about.
     private async Task<VaultReply<VaultDetails>> ReadAfterPendingWritesAsync(string organizationId)
     {
-        var pending = nextWrite?.Task ?? (writing ? writeInFlight : null);
-        if (pending is not null && await pending is var error && error != VaultError.None)
+        if (PendingWrite() is { } pending && await pending is var error && error != VaultError.None)
         {
             return VaultReply<VaultDetails>.Fail(error);
         }
 
         return await Get(organizationId);
     }
+
+    // The same secret id is the same request, sent again because its answer was lost (the API
+    // retries a create whose outcome it does not know). It gets the original's answer once the
+    // write holding it has landed, rather than a confusing "env_key already exists".
+    private async Task<VaultReply<SecretDetails>> ReplayCreateAsync(string organizationId, string secretId)
+    {
+        var read = await ReadAfterPendingWritesAsync(organizationId);
+        if (!read.Succeeded)
+        {
+            return VaultReply<SecretDetails>.Fail(read.Error);
+        }
+
+        return committed.Find(secretId) is { } secret
+            ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
+            : VaultReply<SecretDetails>.Fail(VaultError.Unavailable);
+    }
+
+    // The write that will hold every change made so far, if one is still to land.
+    private Task<VaultError>? PendingWrite() => nextWrite?.Task ?? (writing ? writeInFlight : null);
 
     private bool HoldsValue(VaultKey key, string organizationId, StoredSecret secret, string plaintext)
     {

@@ -24,6 +24,12 @@ public sealed class ClusterSettings
 
     /// <summary>The address silos advertise to each other; loopback when unset.</summary>
     public string? AdvertisedIPAddress { get; set; }
+
+    /// <summary>
+    /// Silos only: use Orleans' experimental strongly consistent grain directory instead of the
+    /// default eventually consistent one. Every silo of a cluster must agree. Off by default.
+    /// </summary>
+    public bool UseDistributedGrainDirectory { get; set; }
 }
 
 internal sealed class ClusterSettingsValidator : IValidateOptions<ClusterSettings>

@@ -22,6 +22,12 @@ public static class SiloHostingExtensions
     {
         var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
         builder.Services.AddVaultEncryption(builder.Configuration);
+        builder.Services.AddVaultMembership(builder.Configuration);
+        builder.Services.AddVaultSiloHealth(builder.Configuration);
+
+        // SIGTERM: Orleans leaves the cluster cleanly and deactivates (writes back) every grain;
+        // callers are re-routed to the remaining silos. Orchestrators must wait longer than this.
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(25));
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(options =>
@@ -44,9 +50,45 @@ public static class SiloHostingExtensions
                 silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: cluster.AdvertisedIPAddress is { Length: > 0 });
             }
 
+            if (cluster.UseDistributedGrainDirectory)
+            {
+                silo.AddStrongGrainDirectory();
+            }
+
             silo.AddVaultGrainStorage(storage);
         });
         return builder;
+    }
+
+    /// <summary>Failure detection tuned by <c>Orleans:Membership:*</c> (see <see cref="MembershipSettings"/>).</summary>
+    public static IServiceCollection AddVaultMembership(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<MembershipSettings>, MembershipSettingsValidator>();
+        services.AddOptions<MembershipSettings>().Bind(configuration.GetSection(MembershipSettings.Section)).ValidateOnStart();
+        services.AddOptions<ClusterMembershipOptions>().Configure<IOptions<MembershipSettings>>((options, settings) => settings.Value.ApplyTo(options));
+        return services;
+    }
+
+    /// <summary>The optional HTTP probe endpoint (<c>Health:Port</c>), registered before Orleans so it outlives the silo's shutdown.</summary>
+    public static IServiceCollection AddVaultSiloHealth(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<SiloHealthOptions>, SiloHealthOptionsValidator>();
+        services.AddOptions<SiloHealthOptions>().Bind(configuration.GetSection(SiloHealthOptions.Section)).ValidateOnStart();
+        services.AddHostedService<SiloHealthEndpoint>();
+        return services;
+    }
+
+    /// <summary>
+    /// Orleans' strongly consistent directory (experimental in 10.x, ORLEANSEXP003): at most one
+    /// activation per grain even during membership changes, at the price of a lease that keeps the
+    /// grains of a crashed silo unavailable for <c>GrainDirectoryOptions.RangeLeaseDuration</c>.
+    /// Off by default: the vault's ETag-checked writes already refuse a duplicate activation's write.
+    /// </summary>
+    private static void AddStrongGrainDirectory(this ISiloBuilder silo)
+    {
+#pragma warning disable ORLEANSEXP003 // Experimental API, opted into by configuration only.
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
     }
 
     /// <summary>The three grain storage providers on Azure Storage, with a serializer that survives type renames.</summary>

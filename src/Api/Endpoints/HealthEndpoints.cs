@@ -1,6 +1,6 @@
 namespace VaultGrains.Api.Endpoints;
 
-/// <summary><c>/healthz</c>: 200 when the cluster and storage answer, 503 otherwise.</summary>
+/// <summary><c>/healthz</c>: 200 when the cluster and storage answer, 503 otherwise; <c>/readyz</c> and <c>/livez</c> for probes.</summary>
 internal static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
@@ -17,6 +17,21 @@ internal static class HealthEndpoints
             .WithSummary("Health of this front end, the cluster and storage")
             .Produces<HealthResponse>()
             .Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
+
+        // For orchestrators. Readiness ignores storage: during a storage outage this front end
+        // still answers (503 with Retry-After, reads of active vaults), which beats taking every
+        // replica out of the load balancer. Liveness only asks whether the process answers.
+        app.MapGet("/readyz", async (ClusterHealth health, CancellationToken cancellationToken) =>
+        {
+            var (cluster, _) = await health.CheckAsync(cancellationToken);
+            return cluster ? ApiResults.Ok(new ProbeResponse("ready")) : ApiResults.ServiceUnavailable();
+        }).WithTags("Health").WithName("Ready")
+            .WithSummary("Readiness: this front end reaches the cluster")
+            .Produces<ProbeResponse>()
+            .ProducesErrors(503);
+        app.MapGet("/livez", () => ApiResults.Ok(new ProbeResponse("alive"))).WithTags("Health").WithName("Alive")
+            .WithSummary("Liveness: the process answers")
+            .Produces<ProbeResponse>();
         return app;
     }
 }

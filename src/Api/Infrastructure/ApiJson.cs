@@ -57,6 +57,9 @@ public sealed record ApiKeyResponse(
     public static ApiKeyResponse From(ApiKeyDetails key) => new(key.Id, key.Name, key.Hint, Timestamps.Format(key.CreatedAt));
 }
 
+/// <summary>The body of the orchestrator probes <c>/readyz</c> and <c>/livez</c>.</summary>
+public sealed record ProbeResponse([property: JsonPropertyName("status")] string Status);
+
 public sealed record HealthResponse(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("cluster")] string Cluster,
@@ -71,6 +74,7 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ProbeResponse))]
 [JsonSerializable(typeof(RewrapCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

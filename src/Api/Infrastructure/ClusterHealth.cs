@@ -27,7 +27,10 @@ internal sealed class ClusterHealth(IClusterClient client, IOptions<StorageOptio
                 return last;
             }
 
-            var cluster = ProbeAsync(ct => client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(ct));
+            // A directory lookup crosses the gateway and the silos without touching storage
+            // (GetHosts would re-read the membership table), so a storage outage is not
+            // mistaken for a cluster outage.
+            var cluster = ProbeAsync(ct => client.GetGrain<IManagementGrain>(0).GetActivationAddress(client.GetGrain<IOrganizationDirectoryGrain>(0)).AsTask().WaitAsync(ct));
             var storageProbe = ProbeAsync(ct => blobs.GetBlobContainerClient(storage.Value.VaultContainer).ExistsAsync(ct));
             last = (await cluster, await storageProbe);
             lastAt = clock.GetUtcNow();

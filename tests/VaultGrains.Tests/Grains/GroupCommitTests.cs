@@ -29,11 +29,14 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
             var queued = Enumerable.Range(0, 20).Select(i => vault.CreateSecret(organizationId, Secret($"QUEUED_{i}"))).ToArray();
             await WaitForPendingSecretsAsync(vault, organizationId, 2 + queued.Length);
 
-            // Duplicates of a committed, an in-flight and a queued env_key are refused on arrival,
-            // while the write is still held.
-            var duplicates = await Task.WhenAll(new[] { "COMMITTED", "IN_FLIGHT", "QUEUED_7" }
-                .Select(envKey => vault.CreateSecret(organizationId, Secret(envKey)))).WaitAsync(Patience);
-            Assert.All(duplicates, reply => Assert.Equal(VaultError.EnvKeyExists, reply.Error));
+            // A duplicate of a committed env_key is refused on arrival. A duplicate of one that is
+            // only in a write (in flight or queued) waits for that write's outcome: had it failed,
+            // "already exists" would have been false.
+            var committedDuplicate = await vault.CreateSecret(organizationId, Secret("COMMITTED")).WaitAsync(Patience);
+            Assert.Equal(VaultError.EnvKeyExists, committedDuplicate.Error);
+            var pendingDuplicates = new[] { "IN_FLIGHT", "QUEUED_7" }.Select(envKey => vault.CreateSecret(organizationId, Secret(envKey))).ToArray();
+            await Task.Delay(200);
+            Assert.All(pendingDuplicates, reply => Assert.False(reply.IsCompleted, "a duplicate of an unwritten key was answered before the write"));
             Assert.False(inFlight.IsCompleted, "acknowledged before its write finished");
             Assert.All(queued, reply => Assert.False(reply.IsCompleted, "acknowledged before its write started"));
             Assert.Equal(["COMMITTED"], (await vault.ListSecrets(organizationId)).Value!.Select(s => s.EnvKey));
@@ -42,6 +45,7 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
             var replies = await Task.WhenAll(queued.Prepend(inFlight)).WaitAsync(Patience);
 
             Assert.All(replies, reply => Assert.True(reply.Succeeded, reply.Error.ToString()));
+            Assert.All(await Task.WhenAll(pendingDuplicates).WaitAsync(Patience), reply => Assert.Equal(VaultError.EnvKeyExists, reply.Error));
             Assert.Equal(writesBefore + 2, Storage.WriteCount(vaultId));
         }
         finally

@@ -11,7 +11,7 @@ namespace VaultGrains.Tests.Infrastructure;
 /// </summary>
 public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
-    private static readonly ConcurrentDictionary<string, (int Count, bool AfterLanding)> FailingWrites = new();
+    private static readonly ConcurrentDictionary<string, (int Count, bool AfterLanding, bool AsConflict)> FailingWrites = new();
     private static readonly ConcurrentDictionary<string, Hold> HeldWrites = new();
     private static readonly ConcurrentDictionary<string, int> Writes = new();
 
@@ -21,7 +21,13 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
     /// the writer cannot know whether it landed.
     /// </summary>
     public static void FailWrites(string grainKey, int count = 1, bool afterLanding = false) =>
-        FailingWrites[grainKey] = (count, afterLanding);
+        FailingWrites[grainKey] = (count, afterLanding, false);
+
+    /// <summary>
+    /// The next write of the grain with this key reaches storage but reports an ETag conflict, as
+    /// a write whose answer was lost, or one racing another activation, looks to the grain.
+    /// </summary>
+    public static void LandThenConflict(string grainKey) => FailingWrites[grainKey] = (1, true, true);
 
     /// <summary>Writes of this grain wait until the returned source is completed (or <see cref="ReleaseWrites"/>).</summary>
     public static TaskCompletionSource HoldWrites(string grainKey) => (HeldWrites[grainKey] = new Hold()).Release;
@@ -65,6 +71,7 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
         }
 
         var afterLanding = false;
+        var asConflict = false;
         if (FailingWrites.TryGetValue(key, out var failing) && failing.Count > 0)
         {
             FailingWrites[key] = failing with { Count = failing.Count - 1 };
@@ -74,9 +81,15 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
             }
 
             afterLanding = true;
+            asConflict = failing.AsConflict;
         }
 
         await inner.WriteStateAsync(stateName, grainId, grainState);
+        if (asConflict)
+        {
+            throw new InconsistentStateException($"Injected ETag conflict for {key} after the write landed.");
+        }
+
         if (afterLanding)
         {
             throw new IOException($"Injected loss of the answer to a write of {key}.");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -14,7 +13,7 @@ namespace VaultGrains.Tests.Infrastructure;
 public static class TestStorage
 {
     private const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-    private static readonly Lazy<AzuriteProcess> Started = new(StartAzurite);
+    private static readonly Lazy<AzuriteInstance> Started = new(AzuriteInstance.Start);
 
     public static string ConnectionString =>
         Environment.GetEnvironmentVariable("VAULTGRAINS_TEST_STORAGE") is { Length: > 0 } fromScript
@@ -51,33 +50,6 @@ public static class TestStorage
         return directory?.FullName ?? throw new InvalidOperationException("VaultGrains.sln not found above the test binaries.");
     }
 
-    private static AzuriteProcess StartAzurite()
-    {
-        var azurite = Path.Combine(RepositoryRoot(), "deploy", "node_modules", ".bin", "azurite");
-        if (!File.Exists(azurite))
-        {
-            throw new InvalidOperationException("Azurite is not installed: run ./test.sh, or npm ci in deploy/.");
-        }
-
-        int blob = FreePort(), queue = FreePort(), table = FreePort();
-        var location = Directory.CreateTempSubdirectory("vaultgrains-azurite").FullName;
-        var process = Process.Start(new ProcessStartInfo(azurite,
-            ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", location,
-             "--blobHost", "127.0.0.1", "--blobPort", $"{blob}", "--queueHost", "127.0.0.1", "--queuePort", $"{queue}",
-             "--tableHost", "127.0.0.1", "--tablePort", $"{table}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-        };
-        WaitForPort(blob);
-        WaitForPort(table);
-        return new AzuriteProcess(process, BuildConnectionString(blob, queue, table));
-    }
-
     public static void WaitForPort(int port, int seconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
@@ -97,6 +69,4 @@ public static class TestStorage
 
         throw new TimeoutException($"Nothing listens on port {port}.");
     }
-
-    private sealed record AzuriteProcess(Process Process, string ConnectionString);
 }

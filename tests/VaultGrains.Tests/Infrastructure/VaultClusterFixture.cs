@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;
@@ -16,7 +17,7 @@ namespace VaultGrains.Tests.Infrastructure;
 /// </summary>
 public sealed class VaultClusterFixture : IAsyncLifetime
 {
-    private readonly string keyFile = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key");
+    public string KeyFile { get; } = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key");
 
     public StorageOptions Storage { get; } = TestStorage.NewStorage();
 
@@ -26,7 +27,7 @@ public sealed class VaultClusterFixture : IAsyncLifetime
 
     public IGrainFactory Grains => Cluster.GrainFactory;
 
-    public Task InitializeAsync() => StartAsync();
+    public async Task InitializeAsync() => Cluster = await VaultTestCluster.StartAsync(Storage, KeyFile, ServiceId);
 
     public async Task DisposeAsync()
     {
@@ -39,34 +40,82 @@ public sealed class VaultClusterFixture : IAsyncLifetime
     {
         await Cluster.StopAllSilosAsync();
         await Cluster.DisposeAsync();
-        await StartAsync();
+        await InitializeAsync();
     }
+}
 
-    private async Task StartAsync()
+/// <summary>Builds test clusters with the production storage, encryption and membership settings.</summary>
+public static class VaultTestCluster
+{
+    private const string AzureClusteringKey = "Test:AzureTableClustering";
+
+    /// <summary>
+    /// Starts a cluster of <paramref name="silos"/> silos on a fresh ClusterId. With
+    /// <paramref name="azureTableClustering"/> silos and client find each other through the Azure
+    /// Table membership in Azurite, with the production failure-detection settings, as deployed
+    /// silos do; otherwise through the test cluster's in-memory membership.
+    /// </summary>
+    public static async Task<TestCluster> StartAsync(StorageOptions storage, string keyFile, string serviceId, short silos = 1, bool azureTableClustering = false)
     {
-        var builder = new TestClusterBuilder(1);
-        builder.Options.ServiceId = ServiceId;
+        var builder = new TestClusterBuilder(silos);
+        builder.Options.ServiceId = serviceId;
         builder.Options.ClusterId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        builder.Options.UseTestClusterMembership = !azureTableClustering;
         builder.ConfigureHostConfiguration(configuration => configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Storage:ConnectionString"] = Storage.ConnectionString,
-            ["Storage:Prefix"] = Storage.Prefix,
+            ["Storage:ConnectionString"] = storage.ConnectionString,
+            ["Storage:Prefix"] = storage.Prefix,
             ["Encryption:Provider"] = "Local",
             ["Encryption:Local:KeyFile"] = keyFile,
+            [AzureClusteringKey] = azureTableClustering ? "true" : "false",
         }));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
     }
+
+    private static StorageOptions Storage(IConfiguration configuration) =>
+        configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()!;
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
-            var storage = silo.Configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()!;
+            var storage = Storage(silo.Configuration);
+            if (silo.Configuration.GetValue<bool>(AzureClusteringKey))
+            {
+                silo.UseAzureStorageClustering(options =>
+                {
+                    options.TableServiceClient = storage.CreateTableServiceClient();
+                    options.TableName = storage.ClusterTable;
+                });
+                silo.Services.AddVaultMembership(silo.Configuration);
+            }
+
             silo.AddVaultGrainStorage(storage);
             silo.Services.AddVaultEncryption(silo.Configuration);
             silo.Services.DecorateKeyed<IGrainStorage>(StorageNames.Vaults, (_, inner) => new FaultInjectingGrainStorage(inner));
+        }
+    }
+
+    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(IConfiguration configuration, IClientBuilder client)
+        {
+            if (configuration.GetValue<bool>(AzureClusteringKey))
+            {
+                var storage = Storage(configuration);
+                client.UseAzureStorageClustering(options =>
+                {
+                    options.TableServiceClient = storage.CreateTableServiceClient();
+                    options.TableName = storage.ClusterTable;
+                });
+
+                // As the API does: a call to a killed silo gets no answer, do not wait 30 s for it.
+                client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(3));
+            }
         }
     }
 }
