@@ -26,8 +26,10 @@ if [ -z "${VAULT_ADMIN_TOKEN:-}" ]; then
   fi
   VAULT_ADMIN_TOKEN="$(cat "$DATA/admin-token")"
   TOKEN_SOURCE="$DATA/admin-token"
+  ADMIN_EXAMPLE="ADMIN=\$(cat \"$DATA/admin-token\")"
 else
   TOKEN_SOURCE="the VAULT_ADMIN_TOKEN environment variable"
+  ADMIN_EXAMPLE="ADMIN=\"\$VAULT_ADMIN_TOKEN\""
 fi
 
 install_azurite
@@ -42,7 +44,11 @@ AZURITE_PID=""
 # only this script, which then stops them in order rather than all at once.
 shutdown() {
   local code=${1:-0}
-  trap - INT TERM EXIT
+  # Finish the ordered stop even if our output pipe is gone (./run.sh | tee, closed terminal)
+  # or another Ctrl-C arrives: it is bounded by the grace periods below anyway.
+  set +e
+  trap '' INT TERM PIPE
+  trap - EXIT
   log "stopping"
   # API first (drains connections), then silos (hand their grains over), then storage.
   # The three grace periods add up to under 30 s.
@@ -75,7 +81,7 @@ VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
 API reference: http://127.0.0.1:$PORT/docs   (OpenAPI: /openapi/v1.json; whole flow: src/Api/VaultGrains.Api.http)
 Admin token: $TOKEN_SOURCE
 Try it:
-  ADMIN=\$(cat "$DATA/admin-token")   # or your VAULT_ADMIN_TOKEN
+  $ADMIN_EXAMPLE
   ORG=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"Acme"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
   KEY=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations/\$ORG/api-keys -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"ci"}' | sed 's/.*"key":"\([^"]*\)".*/\1/')
   VAULT=\$(curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/vaults -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"Production"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
