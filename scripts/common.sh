@@ -72,30 +72,29 @@ export_service_settings() {
   export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}"
 }
 
-# start_silo N SILO_PORT GATEWAY_PORT [LOG]: starts silo N (Release build) in its own session
-# (setsid), its output into LOG or into ours prefixed with [siloN]. Appends its pid to SILO_PIDS.
-start_silo() {
-  local dir="$ROOT/src/Silo/bin/Release/net10.0"
+# run_built NAME PROJECT_DIR DLL [LOG] (env assignments before the call apply): starts a Release
+# build in its own session (setsid), its output into LOG or into ours prefixed with [NAME].
+# The pid is left in $!.
+run_built() {
+  local dir="$ROOT/$2/bin/Release/net10.0"
   if [ -n "${4:-}" ]; then
-    Orleans__SiloPort="$2" Orleans__GatewayPort="$3" \
-      setsid dotnet "$dir/VaultGrains.Silo.dll" --contentRoot "$dir" >"$4" 2>&1 &
+    setsid dotnet "$dir/$3" --contentRoot "$dir" >"$4" 2>&1 &
   else
-    Orleans__SiloPort="$2" Orleans__GatewayPort="$3" \
-      setsid dotnet "$dir/VaultGrains.Silo.dll" --contentRoot "$dir" > >(sed -u "s/^/[silo$1] /") 2>&1 &
+    # The prefixing sed ignores INT and TERM: a Ctrl-C must not close the pipe of a process that
+    # is still shutting down (its next log line would then kill it mid-handover).
+    setsid dotnet "$dir/$3" --contentRoot "$dir" > >(trap '' INT TERM; exec sed -u "s/^/[$1] /") 2>&1 &
   fi
+}
+
+# start_silo N SILO_PORT GATEWAY_PORT [LOG]: starts silo N. Appends its pid to SILO_PIDS.
+start_silo() {
+  Orleans__SiloPort="$2" Orleans__GatewayPort="$3" run_built "silo$1" src/Silo VaultGrains.Silo.dll "${4:-}"
   SILO_PIDS+=("$!")
 }
 
-# start_api PORT ADMIN_TOKEN [LOG]: starts the API (Release build) like start_silo; sets API_PID.
+# start_api PORT ADMIN_TOKEN [LOG]: starts the API on 127.0.0.1:PORT; sets API_PID.
 start_api() {
-  local dir="$ROOT/src/Api/bin/Release/net10.0"
-  if [ -n "${3:-}" ]; then
-    VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" \
-      setsid dotnet "$dir/VaultGrains.Api.dll" --contentRoot "$dir" >"$3" 2>&1 &
-  else
-    VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" \
-      setsid dotnet "$dir/VaultGrains.Api.dll" --contentRoot "$dir" > >(sed -u 's/^/[api] /') 2>&1 &
-  fi
+  VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" run_built api src/Api VaultGrains.Api.dll "${3:-}"
   API_PID=$!
 }
 

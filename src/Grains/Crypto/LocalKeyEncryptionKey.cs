@@ -31,7 +31,9 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
 
         if (!File.Exists(path))
         {
-            var fresh = RandomNumberGenerator.GetBytes(32);
+            // Written whole under a temporary name, then linked into place: silos starting together
+            // on a fresh data directory never read a half-written key, and exactly one key wins.
+            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
             try
             {
                 var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
@@ -40,13 +42,21 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
                     options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
                 }
 
-                using var stream = new FileStream(path, options);
-                using var writer = new StreamWriter(stream);
-                writer.Write(Convert.ToBase64String(fresh));
+                using (var stream = new FileStream(temporary, options))
+                using (var writer = new StreamWriter(stream))
+                {
+                    writer.Write(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+                }
+
+                File.Move(temporary, path, overwrite: false);
             }
             catch (IOException) when (File.Exists(path))
             {
                 // Another process created it first; use theirs.
+            }
+            finally
+            {
+                File.Delete(temporary);
             }
         }
 

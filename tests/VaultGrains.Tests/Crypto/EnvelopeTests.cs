@@ -92,6 +92,39 @@ public sealed class EnvelopeTests : IDisposable
     }
 
     [Fact]
+    public async Task Silos_starting_together_on_a_fresh_data_directory_share_one_whole_key_file()
+    {
+        var directory = Directory.CreateTempSubdirectory("vaultgrains-kek");
+        try
+        {
+            // The race is short: repeat it, each round on a fresh directory.
+            var path = "";
+            for (var round = 0; round < 100; round++)
+            {
+                path = Path.Combine(directory.FullName, $"round{round}", "kek.key");
+                using var start = new Barrier(4);
+                var keys = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+                {
+                    start.SignalAndWait();
+                    return LocalKeyEncryptionKey.LoadOrCreate(path);
+                })));
+
+                Assert.Single(keys.Select(k => k.KeyId).Distinct());
+                Assert.Equal([Path.GetFileName(path)], Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName));
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            }
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_wrapped_vault_key_that_was_altered_or_names_another_key_or_algorithm_is_rejected()
     {
         var directory = Directory.CreateTempSubdirectory("vaultgrains-kek");

@@ -12,17 +12,7 @@ namespace VaultGrains.Tests.Grains;
 [Collection(nameof(VaultClusterCollection))]
 public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
 {
-    private static NewSecret Secret(string envKey) => new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue("s3cr3t-" + envKey), []);
-
-    private async Task<(string OrganizationId, string VaultId)> NewVaultAsync()
-    {
-        var organizationId = ResourceId.New(ResourceId.Organization);
-        var organization = fixture.Grains.GetGrain<IOrganizationGrain>(organizationId);
-        Assert.True((await organization.Create("Acme")).Succeeded);
-        var vault = await organization.CreateVault(ResourceId.New(ResourceId.Vault), "Production", null);
-        Assert.True(vault.Succeeded, vault.Error.ToString());
-        return (organizationId, vault.Value!.Id);
-    }
+    private static NewSecret Secret(string envKey) => VaultClusterFixture.Secret(envKey, "s3cr3t-" + envKey);
 
     [Fact]
     public async Task The_activation_that_loses_the_etag_race_acknowledges_nothing_and_then_refuses_the_duplicate()
@@ -30,7 +20,7 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
         var twin = await VaultTestCluster.StartAsync(fixture.Storage, fixture.KeyFile, fixture.ServiceId);
         try
         {
-            var (organizationId, vaultId) = await NewVaultAsync();
+            var (organizationId, vaultId) = await fixture.NewVaultAsync();
             var first = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
             var second = twin.GrainFactory.GetGrain<IVaultGrain>(vaultId);
             Assert.True((await second.Get(organizationId)).Succeeded, "the second activation did not load the vault");
@@ -57,7 +47,7 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
     [Fact]
     public async Task A_create_sent_again_with_the_same_id_gets_the_original_answer()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         var secret = Secret("REPLAYED");
 
@@ -72,7 +62,7 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
     [Fact]
     public async Task A_write_that_landed_but_reported_a_conflict_is_not_acknowledged_and_a_replay_finds_it()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         var secret = Secret("UNCERTAIN");
 
@@ -90,7 +80,7 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
     [Fact]
     public async Task A_duplicate_of_a_key_whose_write_fails_is_not_told_it_exists()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         FaultInjectingGrainStorage.FailWrites(vaultId);
         FaultInjectingGrainStorage.HoldWrites(vaultId);

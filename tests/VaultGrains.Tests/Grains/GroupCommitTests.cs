@@ -16,7 +16,7 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
     [Fact]
     public async Task Creates_arriving_during_a_write_share_the_next_write_and_are_acknowledged_after_it()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync("Hot");
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("COMMITTED"))).Succeeded);
 
@@ -62,7 +62,7 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
     [Fact]
     public async Task A_failed_batch_write_fails_every_create_in_it_and_leaves_none_behind()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync("Hot");
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("COMMITTED"))).Succeeded);
 
@@ -98,7 +98,7 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
     [Fact]
     public async Task When_a_write_may_have_landed_nothing_is_acknowledged_and_the_next_activation_reads_what_storage_holds()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync("Hot");
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("COMMITTED"))).Succeeded);
 
@@ -147,16 +147,5 @@ public sealed class GroupCommitTests(VaultClusterFixture fixture)
         }
     }
 
-    private async Task<(string OrganizationId, string VaultId)> NewVaultAsync()
-    {
-        var organizationId = ResourceId.New(ResourceId.Organization);
-        var organization = fixture.Grains.GetGrain<IOrganizationGrain>(organizationId);
-        Assert.True((await organization.Create("Acme")).Succeeded);
-        var vault = await organization.CreateVault(ResourceId.New(ResourceId.Vault), "Hot", null);
-        Assert.True(vault.Succeeded, vault.Error.ToString());
-        return (organizationId, vault.Value!.Id);
-    }
-
-    private static NewSecret Secret(string envKey) =>
-        new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue("value-of-" + envKey), []);
+    private static NewSecret Secret(string envKey) => VaultClusterFixture.Secret(envKey);
 }

@@ -12,23 +12,13 @@ public sealed class VaultClusterCollection : ICollectionFixture<VaultClusterFixt
 [Collection(nameof(VaultClusterCollection))]
 public sealed class VaultGrainTests(VaultClusterFixture fixture)
 {
-    private async Task<(string OrganizationId, string VaultId)> NewVaultAsync()
-    {
-        var organizationId = ResourceId.New(ResourceId.Organization);
-        var organization = fixture.Grains.GetGrain<IOrganizationGrain>(organizationId);
-        Assert.True((await organization.Create("Acme")).Succeeded);
-        var vault = await organization.CreateVault(ResourceId.New(ResourceId.Vault), "Production", null);
-        Assert.True(vault.Succeeded, vault.Error.ToString());
-        return (organizationId, vault.Value!.Id);
-    }
 
-    private static NewSecret Secret(string envKey, string value = "postgresql://user:pw@host/db") =>
-        new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue(value), []);
+    private static NewSecret Secret(string envKey, string value = "postgresql://user:pw@host/db") => VaultClusterFixture.Secret(envKey, value);
 
     [Fact]
     public async Task Concurrent_creates_of_one_env_key_admit_exactly_one()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
 
         var replies = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => vault.CreateSecret(organizationId, Secret("DATABASE_URL", $"value-{i}"))));
@@ -42,7 +32,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
     [Fact]
     public async Task Concurrent_distinct_creates_all_succeed_and_keep_their_ids()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         var secrets = Enumerable.Range(0, 200).Select(i => Secret($"KEY_{i}")).ToArray();
 
@@ -58,7 +48,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
     [Fact]
     public async Task State_survives_deactivation_and_a_full_cluster_restart()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var secret = Secret("API_TOKEN");
         Assert.True((await fixture.Grains.GetGrain<IVaultGrain>(vaultId).CreateSecret(organizationId, secret)).Succeeded);
 
@@ -82,7 +72,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
     [Fact]
     public async Task A_failed_write_is_never_acknowledged_and_leaves_nothing_behind()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("KEPT"))).Succeeded);
 
@@ -99,7 +89,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
     [Fact]
     public async Task Another_organization_sees_no_vault()
     {
-        var (_, vaultId) = await NewVaultAsync();
+        var (_, vaultId) = await fixture.NewVaultAsync();
         var stranger = ResourceId.New(ResourceId.Organization);
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
 
@@ -111,7 +101,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
     [Fact]
     public async Task Stored_blobs_and_rows_never_hold_the_plaintext_value()
     {
-        var (organizationId, vaultId) = await NewVaultAsync();
+        var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var plaintext = "plaintext-marker-" + Guid.NewGuid().ToString("N");
         Assert.True((await fixture.Grains.GetGrain<IVaultGrain>(vaultId).CreateSecret(organizationId, Secret("MARKED", plaintext))).Succeeded);
 

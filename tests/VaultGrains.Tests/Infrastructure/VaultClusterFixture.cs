@@ -1,3 +1,4 @@
+using VaultGrains.Domain;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,6 +29,21 @@ public sealed class VaultClusterFixture : IAsyncLifetime
     public IGrainFactory Grains => Cluster.GrainFactory;
 
     public async Task InitializeAsync() => Cluster = await VaultTestCluster.StartAsync(Storage, KeyFile, ServiceId);
+
+    /// <summary>A new organization with one vault, made through the grains.</summary>
+    public async Task<(string OrganizationId, string VaultId)> NewVaultAsync(string name = "Production")
+    {
+        var organizationId = ResourceId.New(ResourceId.Organization);
+        var organization = Grains.GetGrain<IOrganizationGrain>(organizationId);
+        Assert.True((await organization.Create("Acme")).Succeeded);
+        var vault = await organization.CreateVault(ResourceId.New(ResourceId.Vault), name, null);
+        Assert.True(vault.Succeeded, vault.Error.ToString());
+        return (organizationId, vault.Value!.Id);
+    }
+
+    /// <summary>A create request with a fresh secret id; the value names the key unless given.</summary>
+    public static NewSecret Secret(string envKey, string? value = null) =>
+        new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue(value ?? "value-of-" + envKey), []);
 
     public async Task DisposeAsync()
     {
