@@ -50,7 +50,7 @@ internal static class CeilingEndpoints
     {
         var http = context.HttpContext;
         var store = http.RequestServices.GetRequiredService<CeilingStore>();
-        if (ApiKeyAuthentication.BearerToken(http.Request) is not { } key || !ApiKeys.IsWellFormed(key) || !store.ApiKeys.TryGetValue(ApiKeys.Hash(key), out var organizationId))
+        if (ApiKeyAuthentication.BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key) || !store.ApiKeys.TryGetValue(CredentialFormat.Hash(key), out var organizationId))
         {
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing API key");
         }
@@ -81,8 +81,8 @@ internal static class CeilingEndpoints
         }
 
         var name = await ReadNameAsync(http) ?? "key";
-        var key = ApiKeys.Generate();
-        store.ApiKeys[ApiKeys.Hash(key)] = organizationId;
+        var key = Credentials.ApiKey.Generate();
+        store.ApiKeys[CredentialFormat.Hash(key)] = organizationId;
         return ApiResults.Ok(new CreatedApiKeyResponse(ResourceId.New(ResourceId.ApiKey), name, key, Timestamps.Format(Now(clock))), StatusCodes.Status201Created);
     }
 

@@ -11,44 +11,10 @@ public static class ApiHostingExtensions
     /// <summary>Connects this front end to the cluster as an Orleans client, using the same membership table as the silos.</summary>
     public static WebApplicationBuilder AddVaultClusterClient(this WebApplicationBuilder builder)
     {
-        var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
         builder.Services.AddSingleton<IValidateOptions<ClusterCallOptions>, ClusterCallOptionsValidator>();
         builder.Services.AddOptions<ClusterCallOptions>().Bind(builder.Configuration.GetSection(ClusterCallOptions.Section)).ValidateOnStart();
         var calls = SettingsExtensions.Validated(builder.Configuration.GetSection(ClusterCallOptions.Section).Get<ClusterCallOptions>() ?? new(), new ClusterCallOptionsValidator());
-        builder.UseOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(options =>
-            {
-                options.ClusterId = cluster.ClusterId;
-                options.ServiceId = cluster.ServiceId;
-            });
-            if (cluster.Clustering == ClusterSettings.Localhost)
-            {
-                client.UseLocalhostClustering(cluster.GatewayPort);
-            }
-            else
-            {
-                client.UseAzureStorageClustering(options =>
-                {
-                    options.TableServiceClient = storage.CreateTableServiceClient();
-                    options.TableName = storage.ClusterTable;
-                });
-            }
-
-            // A call may not hang for Orleans' default 30 s: see ClusterCallOptions.
-            client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = calls.Timeout);
-            client.AddOutgoingGrainCallFilter<ClusterCallRetry>();
-
-            // New silos' gateways are picked up within seconds of joining (default: a minute).
-            client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
-
-            // The API may start before any silo: keep trying rather than fail start-up.
-            client.UseConnectionRetryFilter(async (_, cancellationToken) =>
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-                return true;
-            });
-        });
+        builder.AddVaultClusterClient(calls.Timeout, client => client.AddOutgoingGrainCallFilter<ClusterCallRetry>());
         return builder;
     }
 
@@ -61,6 +27,8 @@ public static class ApiHostingExtensions
             .Bind(builder.Configuration.GetSection(AdminOptions.Section))
             .PostConfigure(options => options.Token ??= builder.Configuration["VAULT_ADMIN_TOKEN"])
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RuntimeEnvironmentOptions>, RuntimeEnvironmentOptionsValidator>();
+        services.AddOptions<RuntimeEnvironmentOptions>().Bind(builder.Configuration.GetSection(RuntimeEnvironmentOptions.Section)).ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ApiKeyAuthentication>();
         services.AddSingleton<AdminAuthentication>();
@@ -79,6 +47,7 @@ public static class ApiHostingExtensions
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.MapVaultEndpoints();
         api.MapSecretEndpoints();
+        api.MapRuntimeEndpoints();
         app.MapAdminEndpoints();
         app.MapHealthEndpoints();
         return app;

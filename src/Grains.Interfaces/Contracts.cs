@@ -22,6 +22,11 @@ public enum VaultError
     ApiKeyNotFound = 12,
     /// <summary>An update named another <c>env_key</c> than the secret's; an <c>env_key</c> never changes.</summary>
     EnvKeyChanged = 13,
+    RuntimeNotFound = 14,
+    /// <summary>A vault still attached to runtimes cannot be deleted; the reply's count says to how many.</summary>
+    VaultAssigned = 15,
+    /// <summary>The runtime named in a release does not hold the vault (never attached, or detached).</summary>
+    RuntimeNotAttached = 16,
 }
 
 /// <summary>A secret value in transit to the vault grain. Its text never appears in <see cref="ToString"/>.</summary>
@@ -98,11 +103,17 @@ public sealed record VaultReply<T>(
     public static VaultReply<T> Fail(VaultError error, int count = 0) => new(error, default, count);
 }
 
-/// <summary>A released secret value for a destination host; only the agent release path asks for it.</summary>
+/// <summary>
+/// One secret released to a runtime that holds its vault, for the secret proxy's memory: the proxy
+/// puts the value on the wire only to hosts that <see cref="AllowedDomains"/> admit.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.ReleasedSecret")]
 public sealed record ReleasedSecret(
     [property: Id(0)] string EnvKey,
-    [property: Id(1)] SecretValue Value);
+    [property: Id(1)] SecretValue Value,
+    [property: Id(2)] string VaultId = "",
+    [property: Id(3)] string SecretId = "",
+    [property: Id(4)] IReadOnlyList<string>? AllowedDomains = null);
 
 /// <summary>An organization as the admin API returns it.</summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.OrganizationDetails")]

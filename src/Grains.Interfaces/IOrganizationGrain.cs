@@ -56,4 +56,16 @@ public interface IOrganizationGrain : IGrainWithStringKey
     /// <summary>Revokes an API key; it is refused from then on.</summary>
     [Alias("RevokeApiKey")]
     Task<VaultReply<ApiKeyDetails>> RevokeApiKey(string keyId);
+
+    /// <summary>Creates a runtime in this organization (attaching its vaults) and lists it. Repeating it with the same runtime id answers that runtime.</summary>
+    [Alias("CreateRuntime")]
+    Task<VaultReply<RuntimeDetails>> CreateRuntime(NewRuntime runtime);
+
+    /// <summary>Lists the organization's runtimes in creation order.</summary>
+    [Alias("ListRuntimes")]
+    Task<VaultReply<IReadOnlyList<RuntimeDetails>>> ListRuntimes();
+
+    /// <summary>Deletes a runtime (detaching its vaults, voiding its token) and unlists it.</summary>
+    [Alias("DeleteRuntime")]
+    Task<VaultReply<RuntimeDetails>> DeleteRuntime(string runtimeId);
 }

@@ -24,7 +24,7 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("Update")]
     Task<VaultReply<VaultDetails>> Update(string organizationId, VaultChanges changes);
 
-    /// <summary>Deletes an empty vault and destroys its wrapped vault key. Called by its organization (<see cref="IOrganizationGrain.DeleteVault"/>), which also unlists it.</summary>
+    /// <summary>Deletes an empty vault that no runtime holds, and destroys its wrapped vault key. Called by its organization (<see cref="IOrganizationGrain.DeleteVault"/>), which also unlists it.</summary>
     [Alias("Delete")]
     Task<VaultReply<VaultDetails>> Delete(string organizationId);
 
@@ -51,9 +51,24 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("DeleteSecret")]
     Task<VaultReply<SecretDetails>> DeleteSecret(string organizationId, string secretId);
 
-    /// <summary>Decrypts a secret's value for a destination host allowed by its domain patterns.</summary>
-    [Alias("ReleaseSecret")]
-    Task<VaultReply<ReleasedSecret>> ReleaseSecret(string organizationId, string secretId, string destinationHost);
+    /// <summary>
+    /// Records that a runtime holds this vault: from then on the vault refuses deletion and releases
+    /// its secrets to that runtime. Idempotent. Called by the runtime before it records the vault itself.
+    /// </summary>
+    [Alias("AttachRuntime")]
+    Task<VaultError> AttachRuntime(string organizationId, string runtimeId);
+
+    /// <summary>Forgets a runtime: no more releases to it. Idempotent; a vault that no longer exists answers success.</summary>
+    [Alias("DetachRuntime")]
+    Task<VaultError> DetachRuntime(string organizationId, string runtimeId);
+
+    /// <summary>
+    /// Decrypts every secret for a runtime that holds this vault, else <see cref="VaultError.RuntimeNotAttached"/>.
+    /// Only the runtime grain itself may call this (<see cref="IRuntimeGrain.Release"/> checks the token first);
+    /// a call from anywhere else is refused.
+    /// </summary>
+    [Alias("ReleaseToRuntime")]
+    Task<VaultReply<IReadOnlyList<ReleasedSecret>>> ReleaseToRuntime(string runtimeId);
 
     /// <summary>
     /// Re-wraps the vault key under the configured key-encryption key if it names another one

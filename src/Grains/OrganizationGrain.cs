@@ -10,6 +10,7 @@ internal sealed class OrganizationState
     [Id(1)] public DateTime CreatedAt { get; set; }
     [Id(2)] public List<VaultDetails> Vaults { get; set; } = [];
     [Id(3)] public List<StoredApiKey> ApiKeys { get; set; } = [];
+    [Id(4)] public List<string> RuntimeIds { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("VaultGrains.Grains.StoredApiKey")]
@@ -98,7 +99,7 @@ internal sealed class OrganizationGrain(
             return created;
         }
 
-        InsertInIdOrder(storage.State.Vaults, created.Value!);
+        InsertInIdOrder(storage.State.Vaults, created.Value!, v => v.Id);
         if (!await TryWriteAsync())
         {
             // Do not leave a vault that no listing shows.
@@ -194,16 +195,74 @@ internal sealed class OrganizationGrain(
         return VaultReply<ApiKeyDetails>.Ok(key.ToDetails());
     }
 
-    // Ids are ULIDs minted by the API, so id order is creation order even when creates race here.
-    private static void InsertInIdOrder(List<VaultDetails> vaults, VaultDetails vault)
+    public async Task<VaultReply<RuntimeDetails>> CreateRuntime(NewRuntime runtime)
     {
-        var index = vaults.Count;
-        while (index > 0 && string.CompareOrdinal(vaults[index - 1].Id, vault.Id) > 0)
+        if (!Exists)
+        {
+            return VaultReply<RuntimeDetails>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        var grain = GrainFactory.GetGrain<IRuntimeGrain>(runtime.Id);
+        var created = await grain.Create(OrganizationId, runtime);
+        if (!created.Succeeded || storage.State.RuntimeIds.Contains(runtime.Id))
+        {
+            return created;
+        }
+
+        InsertInIdOrder(storage.State.RuntimeIds, runtime.Id, id => id);
+        if (!await TryWriteAsync())
+        {
+            // Do not leave a runtime (and a working token) that no listing shows.
+            await grain.Delete(OrganizationId);
+            return VaultReply<RuntimeDetails>.Fail(VaultError.Unavailable);
+        }
+
+        return created;
+    }
+
+    public async Task<VaultReply<IReadOnlyList<RuntimeDetails>>> ListRuntimes()
+    {
+        if (!Exists)
+        {
+            return VaultReply<IReadOnlyList<RuntimeDetails>>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        var replies = await Task.WhenAll(storage.State.RuntimeIds.Select(id => GrainFactory.GetGrain<IRuntimeGrain>(id).Get(OrganizationId)));
+        if (Array.Find(replies, r => r.Error is not (VaultError.None or VaultError.RuntimeNotFound)) is { } failed)
+        {
+            return VaultReply<IReadOnlyList<RuntimeDetails>>.Fail(failed.Error);
+        }
+
+        return VaultReply<IReadOnlyList<RuntimeDetails>>.Ok(replies.Where(r => r.Succeeded).Select(r => r.Value!).ToArray());
+    }
+
+    public async Task<VaultReply<RuntimeDetails>> DeleteRuntime(string runtimeId)
+    {
+        if (!Exists)
+        {
+            return VaultReply<RuntimeDetails>.Fail(VaultError.OrganizationNotFound);
+        }
+
+        var deleted = await GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).Delete(OrganizationId);
+        var gone = deleted.Succeeded || deleted.Error == VaultError.RuntimeNotFound;
+        if (gone && storage.State.RuntimeIds.Remove(runtimeId) && !await TryWriteAsync())
+        {
+            return VaultReply<RuntimeDetails>.Fail(VaultError.Unavailable);
+        }
+
+        return deleted;
+    }
+
+    // Ids are ULIDs minted by the API, so id order is creation order even when creates race here.
+    private static void InsertInIdOrder<T>(List<T> items, T item, Func<T, string> id)
+    {
+        var index = items.Count;
+        while (index > 0 && string.CompareOrdinal(id(items[index - 1]), id(item)) > 0)
         {
             index--;
         }
 
-        vaults.Insert(index, vault);
+        items.Insert(index, item);
     }
 
     private OrganizationDetails Details() => new(OrganizationId, storage.State.Name!, storage.State.CreatedAt);

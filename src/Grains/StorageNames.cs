@@ -11,4 +11,7 @@ public static class StorageNames
 
     /// <summary>API key records: small, Table storage.</summary>
     public const string ApiKeys = "apikeys";
+
+    /// <summary>Runtime records and the proxy's certificate authority: small, Table storage.</summary>
+    public const string Runtimes = "runtimes";
 }

@@ -19,9 +19,13 @@ internal sealed class VaultGrain(
     [PersistentState("vault", StorageNames.Vaults)] IPersistentState<VaultState> storage,
     VaultKeyProtector keyProtector,
     TimeProvider clock,
-    ILogger<VaultGrain> logger) : Grain, IVaultGrain
+    ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter
 {
     private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
+    // A runtime's proxies must hear of a change within a second; a runtime grain that does not
+    // answer by then is reported and the write is acknowledged anyway (its proxies' one-second
+    // stamp check still catches the change once the runtime grain is back).
+    private static readonly TimeSpan RuntimeNotifyTimeout = TimeSpan.FromSeconds(1);
     private VaultModel committed = null!;
     private VaultModel working = null!;
     // Changes made since the write in flight started share one completion: the next write.
@@ -161,6 +165,11 @@ internal sealed class VaultGrain(
         if (Refuse(organizationId) is { } refused)
         {
             return VaultReply<VaultDetails>.Fail(refused);
+        }
+
+        if (working.State.Runtimes.Count > 0)
+        {
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultAssigned, working.State.Runtimes.Count);
         }
 
         if (working.SecretCount > 0)
@@ -341,39 +350,102 @@ internal sealed class VaultGrain(
             : VaultReply<SecretDetails>.Fail(error);
     }
 
-    public async Task<VaultReply<ReleasedSecret>> ReleaseSecret(string organizationId, string secretId, string destinationHost)
+    public async Task<VaultError> AttachRuntime(string organizationId, string runtimeId)
     {
-        if (stale || !committed.IsOwnedBy(organizationId))
+        if (Refuse(organizationId) is { } refused)
         {
-            return VaultReply<ReleasedSecret>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
+            return refused;
+        }
+
+        if (working.IsHeldBy(runtimeId))
+        {
+            return (await ReadAfterPendingWritesAsync(organizationId)).Error;
+        }
+
+        working.State.Runtimes.Add(runtimeId);
+        return await CommitAsync();
+    }
+
+    public async Task<VaultError> DetachRuntime(string organizationId, string runtimeId)
+    {
+        if (Refuse(organizationId) is { } refused)
+        {
+            // Gone, or never this organization's: nothing here holds the runtime.
+            return refused == VaultError.VaultNotFound ? VaultError.None : refused;
+        }
+
+        if (!working.IsHeldBy(runtimeId))
+        {
+            return (await ReadAfterPendingWritesAsync(organizationId)).Error;
+        }
+
+        working.State.Runtimes.Remove(runtimeId);
+        return await CommitAsync();
+    }
+
+    public async Task<VaultReply<IReadOnlyList<ReleasedSecret>>> ReleaseToRuntime(string runtimeId)
+    {
+        // Committed state only: a value is released once its write is durable, and a detach stops
+        // releases as soon as it is.
+        if (stale || !committed.Exists)
+        {
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
+        }
+
+        if (!committed.IsHeldBy(runtimeId))
+        {
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(VaultError.RuntimeNotAttached);
         }
 
         var (key, keyError) = await UseVaultKeyAsync();
         if (key is null)
         {
-            return VaultReply<ReleasedSecret>.Fail(keyError);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(keyError);
         }
 
-        if (committed.Find(secretId) is not { } secret)
+        // Other calls ran while the key was unwrapped.
+        if (stale || !committed.IsHeldBy(runtimeId))
         {
-            return VaultReply<ReleasedSecret>.Fail(VaultError.SecretNotFound);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.RuntimeNotAttached);
         }
 
-        if (!DomainPattern.IsAllowed(secret.AllowedDomains, destinationHost))
+        var organizationId = committed.State.OrganizationId!;
+        var released = new List<ReleasedSecret>(committed.SecretCount);
+        foreach (var secret in committed.State.Secrets)
         {
-            return VaultReply<ReleasedSecret>.Fail(VaultError.DomainNotAllowed);
+            try
+            {
+                var plaintext = SecretCipher.Decrypt(key, new SecretBinding(organizationId, VaultId, secret.Id, secret.Version), secret.Value);
+                released.Add(new ReleasedSecret(secret.EnvKey, new SecretValue(plaintext), VaultId, secret.Id, secret.AllowedDomains));
+            }
+            catch (SecretIntegrityException e)
+            {
+                // A damaged value is never released; the others still are.
+                LogIntegrityFailure(e);
+            }
         }
 
-        try
+        return VaultReply<IReadOnlyList<ReleasedSecret>>.Ok(released);
+    }
+
+    /// <summary>
+    /// Values leave a vault only towards the runtime grain that holds it, which checks the runtime's
+    /// token first: a <see cref="IVaultGrain.ReleaseToRuntime"/> from a client, or from any other
+    /// grain, is refused whatever runtime id it names.
+    /// </summary>
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod?.Name == nameof(IVaultGrain.ReleaseToRuntime)
+            && !(context.Request.GetArgument(0) is string runtimeId
+                && context.SourceId is { } source
+                && source == GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).GetGrainId()))
         {
-            var plaintext = SecretCipher.Decrypt(key, new SecretBinding(organizationId, VaultId, secretId, secret.Version), secret.Value);
-            return VaultReply<ReleasedSecret>.Ok(new ReleasedSecret(secret.EnvKey, new SecretValue(plaintext)));
+            logger.LogWarning("Vault {VaultId} refused a release not asked by the runtime it names (caller {Caller})", VaultId, context.SourceId?.ToString() ?? "unknown");
+            context.Result = VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(VaultError.RuntimeNotAttached);
+            return;
         }
-        catch (SecretIntegrityException e)
-        {
-            LogIntegrityFailure(e);
-            return VaultReply<ReleasedSecret>.Fail(VaultError.IntegrityFailure);
-        }
+
+        await context.Invoke();
     }
 
     public Task<RewrapOutcome> Rewrap()
@@ -646,7 +718,7 @@ internal sealed class VaultGrain(
                 }
 
                 committed = snapshot;
-                await ReportToOrganizationAsync(snapshot);
+                await Task.WhenAll(ReportToOrganizationAsync(snapshot), NotifyRuntimesAsync(snapshot));
                 batch.TrySetResult(VaultError.None);
             }
         }
@@ -683,6 +755,30 @@ internal sealed class VaultGrain(
             report.Ignore();
             logger.LogWarning("Vault {VaultId} could not report its summary to its organization: {Error}", VaultId, e.GetType().Name);
         }
+    }
+
+    // Awaited before the batch is acknowledged, so a proxy never releases a value older than what
+    // the caller was told is stored (rotation, narrowed domains and deletes take effect at once).
+    private async Task NotifyRuntimesAsync(VaultModel after)
+    {
+        if (after.State.Runtimes.Count == 0)
+        {
+            return;
+        }
+
+        await Task.WhenAll(after.State.Runtimes.Select(async runtimeId =>
+        {
+            var notified = GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).SecretsChanged(VaultId);
+            try
+            {
+                await notified.WaitAsync(RuntimeNotifyTimeout);
+            }
+            catch (Exception e)
+            {
+                notified.Ignore();
+                logger.LogWarning("Vault {VaultId} could not tell runtime {RuntimeId} of a change: {Error}", VaultId, runtimeId, e.GetType().Name);
+            }
+        }));
     }
 
     private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);

@@ -13,6 +13,9 @@ internal sealed class VaultState
     [Id(4)] public DateTime UpdatedAt { get; set; }
     [Id(5)] public WrappedKey? VaultKey { get; set; }
     [Id(6)] public List<StoredSecret> Secrets { get; set; } = [];
+
+    /// <summary>The runtimes that hold this vault: they alone get its values, and while any does the vault cannot be deleted.</summary>
+    [Id(7)] public List<string> Runtimes { get; set; } = [];
 }
 
 /// <summary>One stored secret: metadata and its encrypted value. Never holds plaintext.</summary>
@@ -74,6 +77,8 @@ internal sealed class VaultModel
 
     public bool HasEnvKey(string envKey) => envKeys.Contains(envKey);
 
+    public bool IsHeldBy(string runtimeId) => State.Runtimes.Contains(runtimeId, StringComparer.Ordinal);
+
     public IReadOnlyList<SecretDetails> ListDetails() => listed ??= State.Secrets.Select(s => s.ToDetails()).ToArray();
 
     /// <summary>Adds a secret in id order: ids are ULIDs minted by the API, so that is creation order even when creates race.</summary>
@@ -118,6 +123,7 @@ internal sealed class VaultModel
         State.OrganizationId = null;
         State.VaultKey = null;
         State.Secrets.Clear();
+        State.Runtimes.Clear();
         byId.Clear();
         envKeys.Clear();
         TotalValueBytes = 0;
@@ -135,6 +141,7 @@ internal sealed class VaultModel
             UpdatedAt = State.UpdatedAt,
             VaultKey = State.VaultKey,
             Secrets = [.. State.Secrets],
+            Runtimes = [.. State.Runtimes],
         };
         return new VaultModel(state, new Dictionary<string, StoredSecret>(byId, StringComparer.Ordinal), new HashSet<string>(envKeys, StringComparer.Ordinal), TotalValueBytes);
     }

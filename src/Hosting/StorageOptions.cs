@@ -30,6 +30,8 @@ public sealed partial class StorageOptions
 
     public string ApiKeyTable => $"{Prefix}apikeys";
 
+    public string RuntimeTable => $"{Prefix}runtimes";
+
     public string ClusterTable => $"{Prefix}cluster";
 
     /// <summary>

@@ -91,7 +91,7 @@ public static class SiloHostingExtensions
 #pragma warning restore ORLEANSEXP003
     }
 
-    /// <summary>The three grain storage providers on Azure Storage, with a serializer that survives type renames.</summary>
+    /// <summary>The grain storage providers on Azure Storage, with a serializer that survives type renames.</summary>
     public static ISiloBuilder AddVaultGrainStorage(this ISiloBuilder silo, StorageOptions storage)
     {
         silo.AddAzureBlobGrainStorage(StorageNames.Vaults, options => options.Configure<Serializer>((o, serializer) =>
@@ -114,6 +114,12 @@ public static class SiloHostingExtensions
             o.TableName = storage.ApiKeyTable;
             o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
+        silo.AddAzureTableGrainStorage(StorageNames.Runtimes, options => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.TableServiceClient = storage.CreateTableServiceClient();
+            o.TableName = storage.RuntimeTable;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
         return silo;
     }
 
@@ -125,6 +131,8 @@ public static class SiloHostingExtensions
     {
         services.AddSingleton<IValidateOptions<EncryptionOptions>, EncryptionOptionsValidator>();
         services.AddOptions<EncryptionOptions>().Bind(configuration.GetSection(EncryptionOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProxyAuthorityOptions>, ProxyAuthorityOptionsValidator>();
+        services.AddOptions<ProxyAuthorityOptions>().Bind(configuration.GetSection(ProxyAuthorityOptions.Section)).ValidateOnStart();
         services.TryAddSingletonTimeProvider();
         services.AddHostedService<KeyEncryptionKeyWarmup>();
         services.TryAddSingleton(_ => new KeyVaultConnection(new DefaultAzureCredential()));

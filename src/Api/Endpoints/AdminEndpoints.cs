@@ -88,9 +88,9 @@ internal static class AdminEndpoints
             return error;
         }
 
-        var key = ApiKeys.Generate();
+        var key = Credentials.ApiKey.Generate();
         var reply = await grains.GetGrain<IOrganizationGrain>(organizationId)
-            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, ApiKeys.Hash(key), ApiKeys.Hint(key)));
+            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, CredentialFormat.Hash(key), CredentialFormat.Hint(key)));
         return reply.Succeeded
             ? ApiResults.Ok(new CreatedApiKeyResponse(reply.Value!.Id, reply.Value.Name, key, Timestamps.Format(reply.Value.CreatedAt)), StatusCodes.Status201Created)
             : ApiResults.From(reply.Error);

@@ -136,7 +136,7 @@ internal static class VaultEndpoints
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error, reply.Count);
     }
 
-    private static IResult? ReadName(JsonBody body, bool required, out string? name)
+    internal static IResult? ReadName(JsonBody body, bool required, out string? name)
     {
         if (!body.TryGetString("name", out name, out var error))
         {

@@ -57,6 +57,39 @@ public sealed record ApiKeyResponse(
     public static ApiKeyResponse From(ApiKeyDetails key) => new(key.Id, key.Name, key.Hint, Timestamps.Format(key.CreatedAt));
 }
 
+/// <summary>The public runtime object: never its token.</summary>
+public sealed record RuntimeResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("vault_ids")] IReadOnlyList<string> VaultIds,
+    [property: JsonPropertyName("created_at")] string CreatedAt,
+    [property: JsonPropertyName("updated_at")] string UpdatedAt)
+{
+    public static RuntimeResponse From(RuntimeDetails runtime) =>
+        new(runtime.Id, runtime.Name, runtime.VaultIds, Timestamps.Format(runtime.CreatedAt), Timestamps.Format(runtime.UpdatedAt));
+}
+
+/// <summary>A new runtime: the only response besides a token rotation that carries its token.</summary>
+public sealed record CreatedRuntimeResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("vault_ids")] IReadOnlyList<string> VaultIds,
+    [property: JsonPropertyName("created_at")] string CreatedAt,
+    [property: JsonPropertyName("updated_at")] string UpdatedAt,
+    [property: JsonPropertyName("token")] string Token)
+{
+    public static CreatedRuntimeResponse From(RuntimeDetails runtime, string token) =>
+        new(runtime.Id, runtime.Name, runtime.VaultIds, Timestamps.Format(runtime.CreatedAt), Timestamps.Format(runtime.UpdatedAt), token);
+}
+
+public sealed record RuntimeTokenResponse([property: JsonPropertyName("token")] string Token);
+
+/// <summary>What an agent's container starts with: placeholders, the proxy and the CA to trust.</summary>
+public sealed record RuntimeEnvironmentResponse(
+    [property: JsonPropertyName("proxy_url")] string ProxyUrl,
+    [property: JsonPropertyName("variables")] IReadOnlyDictionary<string, string> Variables,
+    [property: JsonPropertyName("ca_certificate")] string CaCertificate);
+
 /// <summary>The body of the orchestrator probes <c>/readyz</c> and <c>/livez</c>.</summary>
 public sealed record ProbeResponse([property: JsonPropertyName("status")] string Status);
 
@@ -74,6 +107,11 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(RuntimeResponse))]
+[JsonSerializable(typeof(RuntimeResponse[]))]
+[JsonSerializable(typeof(CreatedRuntimeResponse))]
+[JsonSerializable(typeof(RuntimeTokenResponse))]
+[JsonSerializable(typeof(RuntimeEnvironmentResponse))]
 [JsonSerializable(typeof(ProbeResponse))]
 [JsonSerializable(typeof(RewrapCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

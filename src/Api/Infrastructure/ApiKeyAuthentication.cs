@@ -1,3 +1,4 @@
+using VaultGrains.Domain;
 using System.Collections.Concurrent;
 
 namespace VaultGrains.Api;
@@ -18,7 +19,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
     public async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (BearerToken(http.Request) is not { } key || !ApiKeys.IsWellFormed(key) || await ResolveAsync(key) is not { } organizationId)
+        if (BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key) || await ResolveAsync(key) is not { } organizationId)
         {
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing API key");
         }
@@ -36,7 +37,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
 
     private async ValueTask<string?> ResolveAsync(string key)
     {
-        var hash = ApiKeys.Hash(key);
+        var hash = CredentialFormat.Hash(key);
         var now = clock.GetTimestamp();
         if (cache.TryGetValue(hash, out var cached) && cached.ExpiresAt > now)
         {

@@ -51,6 +51,24 @@ public sealed record UpdateSecretRequest(
     [property: Description("Cannot change; accepted only when equal to the secret's own env_key.")]
     string? EnvKey = null);
 
+/// <summary>Body of <c>POST /runtimes</c>.</summary>
+public sealed record CreateRuntimeRequest(
+    [property: JsonPropertyName("name"), Required, StringLength(SecretRules.MaxVaultNameLength, MinimumLength = 1)]
+    [property: Description("Display name, 1 to 200 characters.")]
+    string Name,
+    [property: JsonPropertyName("vault_ids"), MaxLength(20)]
+    [property: Description("Vaults of the organization to attach, at most 20, no repeats. Order is precedence: the first vault listed wins an env_key.")]
+    string[]? VaultIds = null);
+
+/// <summary>Body of <c>PATCH /runtimes/{runtime_id}</c>: only the fields present change.</summary>
+public sealed record UpdateRuntimeRequest(
+    [property: JsonPropertyName("name"), StringLength(SecretRules.MaxVaultNameLength, MinimumLength = 1)]
+    [property: Description("New name. Absent: unchanged.")]
+    string? Name = null,
+    [property: JsonPropertyName("vault_ids"), MaxLength(20)]
+    [property: Description("Replaces the attached vaults (attach and detach). Absent: unchanged.")]
+    string[]? VaultIds = null);
+
 /// <summary>Body of <c>POST /organizations</c> and <c>POST /organizations/{org_id}/api-keys</c>.</summary>
 public sealed record NameRequest(
     [property: JsonPropertyName("name"), Required, StringLength(SecretRules.MaxVaultNameLength, MinimumLength = 1)]

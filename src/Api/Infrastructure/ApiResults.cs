@@ -20,6 +20,8 @@ internal static class ApiResults
         VaultError.SecretNotFound => Error(StatusCodes.Status404NotFound, "secret not found"),
         VaultError.OrganizationNotFound => Error(StatusCodes.Status404NotFound, "organization not found"),
         VaultError.ApiKeyNotFound => Error(StatusCodes.Status404NotFound, "api key not found"),
+        VaultError.RuntimeNotFound => Error(StatusCodes.Status404NotFound, "runtime not found"),
+        VaultError.VaultAssigned => BadRequest($"cannot delete vault: still assigned to {count} agent(s)"),
         VaultError.EnvKeyExists => BadRequest("env_key already exists in this vault"),
         VaultError.EnvKeyChanged => BadRequest(EnvKeyCannotChange),
         VaultError.VaultFull => BadRequest("vault is full"),

@@ -72,9 +72,11 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
     private static readonly Dictionary<Type, HashSet<string>> Repeatable = new()
     {
         [typeof(IVaultGrain)] = [nameof(IVaultGrain.Create), nameof(IVaultGrain.Get), nameof(IVaultGrain.Update), nameof(IVaultGrain.CreateSecret),
-            nameof(IVaultGrain.ListSecrets), nameof(IVaultGrain.GetSecret), nameof(IVaultGrain.UpdateSecret), nameof(IVaultGrain.ReleaseSecret), nameof(IVaultGrain.Rewrap)],
+            nameof(IVaultGrain.ListSecrets), nameof(IVaultGrain.GetSecret), nameof(IVaultGrain.UpdateSecret), nameof(IVaultGrain.Rewrap)],
         [typeof(IOrganizationGrain)] = [nameof(IOrganizationGrain.Get), nameof(IOrganizationGrain.CreateVault), nameof(IOrganizationGrain.ListVaults),
-            nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys)],
+            nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys), nameof(IOrganizationGrain.CreateRuntime), nameof(IOrganizationGrain.ListRuntimes)],
+        [typeof(IRuntimeGrain)] = [nameof(IRuntimeGrain.Get), nameof(IRuntimeGrain.Update), nameof(IRuntimeGrain.Release), nameof(IRuntimeGrain.CheckStamp)],
+        [typeof(IProxyAuthorityGrain)] = [nameof(IProxyAuthorityGrain.GetCertificatePem), nameof(IProxyAuthorityGrain.GetSigningAuthority)],
         [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve)],
         [typeof(IOrganizationDirectoryGrain)] = [nameof(IOrganizationDirectoryGrain.List)],
         [typeof(IManagementGrain)] = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetDetailedHosts), nameof(IManagementGrain.GetActivationAddress)],

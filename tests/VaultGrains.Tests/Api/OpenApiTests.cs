@@ -75,8 +75,8 @@ public sealed partial class OpenApiTests(ApiFixture fixture)
                 Assert.Contains(operation.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("name").GetString() == parameter && p.GetProperty("in").GetString() == "path");
             }
 
-            // Every POST and PATCH takes a JSON body, except the operator's re-wrap command.
-            var takesBody = method is "POST" or "PATCH" && path != "/api/admin/v1/maintenance/rewrap";
+            // Every POST and PATCH takes a JSON body, except the operator's re-wrap command and a token rotation.
+            var takesBody = method is "POST" or "PATCH" && path != "/api/admin/v1/maintenance/rewrap" && !path.EndsWith("/token", StringComparison.Ordinal);
             if (takesBody)
             {
                 var body = operation.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema");
