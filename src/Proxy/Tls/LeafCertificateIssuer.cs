@@ -33,6 +33,7 @@ public sealed class LeafCertificateIssuer : IDisposable
     private readonly Lock _signing = new();
     private readonly Lock _eviction = new();
     private bool _disposed;
+    private int _minted;
 
     /// <summary>Creates an issuer for a CA certificate that carries its ECDSA or RSA private key.</summary>
     public LeafCertificateIssuer(X509Certificate2 authority, TimeProvider clock)
@@ -71,6 +72,9 @@ public sealed class LeafCertificateIssuer : IDisposable
 
     /// <summary>How many hosts have a cached leaf now.</summary>
     public int CachedCount => _leaves.Count;
+
+    /// <summary>How many leaves this issuer has minted (tests check that racing handshakes mint once).</summary>
+    internal int MintedCount => Volatile.Read(ref _minted);
 
     /// <summary>
     /// The leaf for <paramref name="host"/> (a name, or an IP literal in any form
@@ -188,6 +192,7 @@ public sealed class LeafCertificateIssuer : IDisposable
             throw new InvalidOperationException("The proxy CA certificate has expired; no leaf can be issued.");
         }
 
+        Interlocked.Increment(ref _minted);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var subject = new X500DistinguishedNameBuilder();
         subject.AddCommonName(host);
