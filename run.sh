@@ -6,6 +6,7 @@ source "$(dirname "$0")/scripts/common.sh"
 cd "$ROOT"
 
 PORT="${PORT:-8080}"
+PROXY_PORT="${PROXY_PORT:-8081}"
 SILOS="${SILOS:-1}"
 DATA="${VAULT_DATA_DIR:-$ROOT/.data}"
 mkdir -p "$DATA"
@@ -19,6 +20,12 @@ GATEWAY_PORT_BASE="${GATEWAY_PORT_BASE:-30000}"
 require dotnet ".NET 10 SDK"
 [[ "$SILOS" =~ ^[1-9][0-9]?$ ]] || { log "SILOS must be a number from 1 to 99"; exit 2; }
 if port_open "$PORT"; then log "port $PORT is in use; set PORT"; exit 2; fi
+if port_open "$PROXY_PORT"; then log "port $PROXY_PORT is in use; set PROXY_PORT"; exit 2; fi
+if [ -n "${PROXY_UPSTREAM_CA_FILE:-}" ]; then
+  [ -r "$PROXY_UPSTREAM_CA_FILE" ] || { log "PROXY_UPSTREAM_CA_FILE: cannot read $PROXY_UPSTREAM_CA_FILE"; exit 2; }
+  PROXY_UPSTREAM_CA_FILE="$(cd "$(dirname "$PROXY_UPSTREAM_CA_FILE")" && pwd)/$(basename "$PROXY_UPSTREAM_CA_FILE")"
+fi
+case "${PROXY_ALLOW_PRIVATE:-0}" in 1|true) PROXY_ALLOW_PRIVATE=true ;; *) PROXY_ALLOW_PRIVATE=false ;; esac
 
 if [ -z "${VAULT_ADMIN_TOKEN:-}" ]; then
   if [ ! -s "$DATA/admin-token" ]; then
@@ -36,8 +43,10 @@ install_azurite
 log "building (Release)"
 dotnet build src/Silo/Silo.csproj -c Release -nologo -v q -clp:ErrorsOnly
 dotnet build src/Api/Api.csproj -c Release -nologo -v q -clp:ErrorsOnly
+dotnet build src/Proxy/Proxy.csproj -c Release -nologo -v q -clp:ErrorsOnly
 
 API_PID=""
+PROXY_PID=""
 SILO_PIDS=()
 AZURITE_PID=""
 # Children run in their own sessions (setsid): a Ctrl-C or a SIGTERM to our process group reaches
@@ -50,9 +59,12 @@ shutdown() {
   trap '' INT TERM PIPE
   trap - EXIT
   log "stopping"
-  # API first (drains connections), then silos (hand their grains over), then storage.
-  # The three grace periods add up to under 30 s.
-  [ -z "$API_PID" ] || stop_pids 8 "$API_PID"
+  # Front ends first (drain connections), then silos (hand their grains over), then storage.
+  # The grace periods add up to under 30 s.
+  local front=()
+  [ -z "$API_PID" ] || front+=("$API_PID")
+  [ -z "$PROXY_PID" ] || front+=("$PROXY_PID")
+  [ ${#front[@]} -eq 0 ] || stop_pids 8 "${front[@]}"
   [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
   [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
   log "stopped"
@@ -74,10 +86,13 @@ done
 
 start_api "$PORT" "$VAULT_ADMIN_TOKEN"
 wait_healthy "$PORT" 120 || { log "API did not become healthy"; exit 1; }
+start_proxy "$PROXY_PORT"
+wait_healthy "$PROXY_PORT" 60 || { log "secret proxy did not start"; exit 1; }
 
 cat <<INFO
 
 VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
+Secret proxy: http://127.0.0.1:$PROXY_PORT   (private destinations allowed: $PROXY_ALLOW_PRIVATE; upstream ports: ${PROXY_ALLOWED_PORTS:-443})
 API reference: http://127.0.0.1:$PORT/docs   (OpenAPI: /openapi/v1.json; whole flow: src/Api/VaultGrains.Api.http)
 Admin token: $TOKEN_SOURCE
 Try it:
@@ -86,10 +101,13 @@ Try it:
   KEY=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations/\$ORG/api-keys -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"ci"}' | sed 's/.*"key":"\([^"]*\)".*/\1/')
   VAULT=\$(curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/vaults -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"Production"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
   curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/vaults/\$VAULT/secrets -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"env_key":"DATABASE_URL","value":"postgresql://...","allowed_domains":["*.example.com"]}'
+Give an agent placeholders instead of values (README.md, "Using secrets from an agent"):
+  curl -s -X POST http://127.0.0.1:$PORT/api/public/v1/runtimes -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d "{\\"name\\":\\"agent\\",\\"vault_ids\\":[\\"\$VAULT\\"]}"
+  then HTTPS_PROXY=http://<runtime id>:<token>@127.0.0.1:$PROXY_PORT, trusting the ca_certificate of GET /api/public/v1/runtimes/<id>/environment
 Press Ctrl-C to stop.
 
 INFO
 # Runs until a signal arrives or a process of ours dies.
-wait -n "$API_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" || true
+wait -n "$API_PID" "$PROXY_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" || true
 log "a process exited on its own"
 shutdown 1

@@ -92,10 +92,22 @@ start_silo() {
   SILO_PIDS+=("$!")
 }
 
-# start_api PORT ADMIN_TOKEN [LOG]: starts the API on 127.0.0.1:PORT; sets API_PID.
+# start_api PORT ADMIN_TOKEN [LOG]: starts the API on 127.0.0.1:PORT; sets API_PID. Agents are
+# told the proxy is at 127.0.0.1:PROXY_PORT (default 8081).
 start_api() {
-  VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" run_built api src/Api VaultGrains.Api.dll "${3:-}"
+  VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" Proxy__ProxyUrl="http://127.0.0.1:${PROXY_PORT:-8081}" \
+    run_built api src/Api VaultGrains.Api.dll "${3:-}"
   API_PID=$!
+}
+
+# start_proxy PORT [LOG]: starts the secret proxy on 127.0.0.1:PORT with the PROXY_* settings of
+# the caller's environment (see README.md); sets PROXY_PID.
+start_proxy() {
+  Proxy__Address=127.0.0.1 Proxy__Port="$1" \
+  Proxy__AllowPrivate="${PROXY_ALLOW_PRIVATE:-false}" Proxy__Resolve="${PROXY_RESOLVE:-}" \
+  Proxy__UpstreamCaFile="${PROXY_UPSTREAM_CA_FILE:-}" Proxy__AllowedPorts="${PROXY_ALLOWED_PORTS:-443}" \
+    run_built proxy src/Proxy VaultGrains.Proxy.dll "${2:-}"
+  PROXY_PID=$!
 }
 
 # wait_healthy PORT SECONDS: until GET /healthz answers 200.

@@ -1,3 +1,5 @@
+using VaultGrains.Proxy.Cluster;
+
 namespace VaultGrains.Proxy;
 
 internal static class Program
@@ -5,6 +7,7 @@ internal static class Program
     public static void Main(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        builder.AddVaultProxyCluster();
         builder.AddVaultProxy();
         var app = builder.Build();
         app.MapVaultProxy();

@@ -1,0 +1,19 @@
+using VaultGrains.Hosting;
+using VaultGrains.Proxy.Release;
+using VaultGrains.Proxy.Tls;
+
+namespace VaultGrains.Proxy.Cluster;
+
+public static class ProxyClusterExtensions
+{
+    /// <summary>Connects the proxy to the cluster: runtimes and the proxy CA come from the grains.</summary>
+    public static WebApplicationBuilder AddVaultProxyCluster(this WebApplicationBuilder builder)
+    {
+        // The proxy's calls are small reads; one that gets no answer within 3 s is answered 502.
+        builder.AddVaultClusterClient(TimeSpan.FromSeconds(3));
+        builder.Services.AddSingleton<ClusterRuntimeDirectory>();
+        builder.Services.AddSingleton<IRuntimeDirectory>(provider => provider.GetRequiredService<ClusterRuntimeDirectory>());
+        builder.Services.AddSingleton<IProxyCertificateAuthority, ClusterProxyCertificateAuthority>();
+        return builder;
+    }
+}
