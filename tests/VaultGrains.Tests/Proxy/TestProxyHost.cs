@@ -37,7 +37,17 @@ public sealed class TestProxyHost : IAsyncDisposable
     public CapturedLogs Logs { get; }
 
     /// <summary>Starts a proxy; <paramref name="settings"/> are <c>Proxy:*</c> keys (Port defaults to 0, a free port).</summary>
-    public static async Task<TestProxyHost> StartAsync(IRuntimeDirectory directory, X509Certificate2 authority, IDictionary<string, string?> settings)
+    public static Task<TestProxyHost> StartAsync(IRuntimeDirectory directory, X509Certificate2 authority, IDictionary<string, string?> settings) =>
+        StartAsync(
+            builder =>
+            {
+                builder.Services.AddSingleton(directory);
+                builder.Services.AddSingleton<IProxyCertificateAuthority>(new FixedCertificateAuthority(authority));
+            },
+            settings);
+
+    /// <summary>Starts a proxy whose runtime directory and CA <paramref name="addDirectory"/> registers (the cluster-backed ones, for example).</summary>
+    public static async Task<TestProxyHost> StartAsync(Action<WebApplicationBuilder> addDirectory, IDictionary<string, string?> settings)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Proxy:Port"] = "0" });
@@ -45,8 +55,7 @@ public sealed class TestProxyHost : IAsyncDisposable
         var logs = new CapturedLogs();
         builder.Logging.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
         var events = new RecordingReleaseEventSink();
-        builder.Services.AddSingleton<IRuntimeDirectory>(directory);
-        builder.Services.AddSingleton<IProxyCertificateAuthority>(new FixedCertificateAuthority(authority));
+        addDirectory(builder);
         builder.Services.AddSingleton<IReleaseEventSink>(events);
         builder.AddVaultProxy();
         var app = builder.Build();
