@@ -12,6 +12,9 @@ public sealed record DestinationOptions
     /// <summary>The port every deployment allows.</summary>
     public const int HttpsPort = 443;
 
+    /// <summary>The port plain <c>http://</c> forwards may always use (they never carry a value).</summary>
+    public const int HttpPort = 80;
+
     /// <summary>When true, loopback, private, link-local and other non-public addresses are allowed.</summary>
     public bool AllowPrivate { get; init; }
 

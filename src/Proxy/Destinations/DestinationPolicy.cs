@@ -34,9 +34,19 @@ public sealed class DestinationPolicy(DestinationOptions options, IHostAddressRe
     ];
 
     /// <summary>Checks a CONNECT target; never throws for a bad host.</summary>
-    public async ValueTask<DestinationDecision> CheckAsync(string host, int port, CancellationToken cancellationToken)
+    public ValueTask<DestinationDecision> CheckAsync(string host, int port, CancellationToken cancellationToken) =>
+        CheckAsync(host, port, options.AllowedPorts.Contains(port), cancellationToken);
+
+    /// <summary>
+    /// Checks the target of a plain <c>http://</c> forward, which never carries a value: port 80 is
+    /// allowed besides the operator's ports, so package mirrors and the like keep working.
+    /// </summary>
+    public ValueTask<DestinationDecision> CheckPlainHttpAsync(string host, int port, CancellationToken cancellationToken) =>
+        CheckAsync(host, port, port == DestinationOptions.HttpPort || options.AllowedPorts.Contains(port), cancellationToken);
+
+    private async ValueTask<DestinationDecision> CheckAsync(string host, int port, bool portAllowed, CancellationToken cancellationToken)
     {
-        if (!options.AllowedPorts.Contains(port))
+        if (!portAllowed)
         {
             return DestinationDecision.Refuse(DestinationDecision.PortNotAllowed);
         }

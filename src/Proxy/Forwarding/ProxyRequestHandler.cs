@@ -104,7 +104,7 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         var host = ProxyTunnel.NormalizeHost(uri.Host);
-        var decision = await policy.CheckAsync(host, uri.Port, context.RequestAborted).ConfigureAwait(false);
+        var decision = await policy.CheckPlainHttpAsync(host, uri.Port, context.RequestAborted).ConfigureAwait(false);
         if (!decision.Allowed)
         {
             LogDestinationRefused(logger, secrets.RuntimeId, host, uri.Port, decision.Refusal);

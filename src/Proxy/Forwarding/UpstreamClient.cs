@@ -52,7 +52,10 @@ internal sealed class UpstreamInvoker(UpstreamTrust trust, DestinationPolicy pol
         }
         else
         {
-            var decision = await policy.CheckAsync(host, port, cancellationToken).ConfigureAwait(false);
+            var plainHttp = context.InitialRequestMessage.RequestUri?.Scheme == Uri.UriSchemeHttp;
+            var decision = plainHttp
+                ? await policy.CheckPlainHttpAsync(host, port, cancellationToken).ConfigureAwait(false)
+                : await policy.CheckAsync(host, port, cancellationToken).ConfigureAwait(false);
             if (!decision.Allowed)
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, "destination not allowed");

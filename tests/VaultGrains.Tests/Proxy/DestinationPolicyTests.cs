@@ -209,6 +209,18 @@ public sealed class DestinationPolicyTests
     }
 
     [Fact]
+    public async Task Plain_http_may_use_port_80_but_still_only_public_addresses()
+    {
+        var resolver = new RecordingResolver { ["api.example.com"] = ["93.184.215.14"], ["intranet.example.com"] = ["10.1.2.3"] };
+        var policy = Policy(resolver);
+
+        Assert.True((await policy.CheckPlainHttpAsync("api.example.com", 80, CancellationToken.None)).Allowed);
+        Assert.Equal(DestinationDecision.PortNotAllowed, (await policy.CheckPlainHttpAsync("api.example.com", 8080, CancellationToken.None)).Refusal);
+        Assert.Equal(DestinationDecision.NotPublic, (await policy.CheckPlainHttpAsync("intranet.example.com", 80, CancellationToken.None)).Refusal);
+        Assert.Equal(DestinationDecision.PortNotAllowed, (await policy.CheckAsync("api.example.com", 80, CancellationToken.None)).Refusal);
+    }
+
+    [Fact]
     public async Task An_operator_allowed_port_is_accepted()
     {
         Assert.True(DestinationOptions.TryParsePorts("443,8443", out var ports, out _));
