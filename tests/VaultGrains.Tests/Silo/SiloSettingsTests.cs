@@ -45,6 +45,7 @@ public sealed class SiloSettingsTests
     [InlineData("Orleans:Membership:DeathVoteExpirationTimeout", "00:00:05", "Orleans:Membership:DeathVoteExpirationTimeout must be longer than")]
     [InlineData("Health:Port", "70000", "Health:Port must be a TCP port")]
     [InlineData("Storage:NetworkTimeout", "00:00:00.1", "Storage:NetworkTimeout must be between")]
+    [InlineData("ProxyAuthority:CertificateFile", "/nonexistent/ca.pem", "ProxyAuthority:CertificateFile and ProxyAuthority:KeyFile go together")]
     public async Task A_bad_setting_stops_the_silo_naming_the_key(string key, string value, string message)
     {
         Exception? failure = null;
@@ -61,5 +62,20 @@ public sealed class SiloSettingsTests
 
         var validation = Assert.IsType<OptionsValidationException>(failure);
         Assert.Contains(message, validation.Message);
+    }
+
+    [Fact]
+    public async Task An_operator_proxy_ca_whose_files_are_missing_stops_the_silo_naming_the_key()
+    {
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            using var host = Build(("ProxyAuthority:CertificateFile", "/nonexistent/ca.pem"), ("ProxyAuthority:KeyFile", "/nonexistent/ca.key"));
+            await host.StartAsync();
+            await host.StopAsync();
+        });
+
+        var validation = Assert.IsType<OptionsValidationException>(failure);
+        Assert.Contains("ProxyAuthority:CertificateFile: no file at /nonexistent/ca.pem", validation.Message);
+        Assert.Contains("ProxyAuthority:KeyFile: no file at /nonexistent/ca.key", validation.Message);
     }
 }
