@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using VaultGrains.Api.Audit;
 using VaultGrains.Api.Endpoints;
 using VaultGrains.Domain;
 using VaultGrains.Hosting;
@@ -32,6 +33,7 @@ public static class ApiHostingExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ApiKeyAuthentication>();
         services.AddSingleton<AdminAuthentication>();
+        services.AddSingleton<RefusedChangeRecorder>();
         services.AddSingleton<ClusterHealth>();
 
         // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
@@ -45,9 +47,11 @@ public static class ApiHostingExtensions
         app.UseMiddleware<ErrorBoundary>();
         var api = app.MapGroup("/api/public/v1");
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();
         api.MapSecretEndpoints();
         api.MapRuntimeEndpoints();
+        api.MapAuditEndpoints();
         app.MapAdminEndpoints();
         app.MapHealthEndpoints();
         return app;

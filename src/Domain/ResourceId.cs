@@ -10,6 +10,7 @@ public static class ResourceId
     public const string Secret = "sec_";
     public const string ApiKey = "key_";
     public const string Runtime = "rtm_";
+    public const string Event = "evt_";
 
     private const string Crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     private static readonly Lock Gate = new();

@@ -27,6 +27,8 @@ public enum VaultError
     VaultAssigned = 15,
     /// <summary>The runtime named in a release does not hold the vault (never attached, or detached).</summary>
     RuntimeNotAttached = 16,
+    /// <summary>The audit trail could not record the change, so it was not made. Retryable.</summary>
+    AuditUnavailable = 17,
 }
 
 /// <summary>A secret value in transit to the vault grain. Its text never appears in <see cref="ToString"/>.</summary>

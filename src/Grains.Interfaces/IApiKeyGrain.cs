@@ -11,11 +11,17 @@ public interface IApiKeyGrain : IGrainWithStringKey
     [Alias("Register")]
     Task Register(string organizationId, string keyId);
 
-    /// <summary>The organization id of an active key, or null for an unknown or revoked key.</summary>
-    [Alias("Resolve")]
-    Task<string?> Resolve();
+    /// <summary>The organization and key id of an active key, or null for an unknown or revoked key.</summary>
+    [Alias("ResolveKey")]
+    Task<ResolvedApiKey?> Resolve();
 
     /// <summary>Revokes the key.</summary>
     [Alias("Revoke")]
     Task Revoke();
 }
+
+/// <summary>An active API key: whose it is, and its id (the actor of the audit events it causes).</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.ResolvedApiKey")]
+public sealed record ResolvedApiKey(
+    [property: Id(0)] string OrganizationId,
+    [property: Id(1)] string KeyId);

@@ -24,8 +24,10 @@ internal sealed class ApiKeyGrain(
         await storage.WriteStateAsync();
     }
 
-    public Task<string?> Resolve() =>
-        Task.FromResult(storage.State.Revoked ? null : storage.State.OrganizationId);
+    public Task<ResolvedApiKey?> Resolve() =>
+        Task.FromResult(storage.State is { Revoked: false, OrganizationId: { } organizationId, KeyId: { } keyId }
+            ? new ResolvedApiKey(organizationId, keyId)
+            : null);
 
     public async Task Revoke()
     {

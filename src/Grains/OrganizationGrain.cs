@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VaultGrains.Domain;
+using VaultGrains.Grains.Audit;
 
 namespace VaultGrains.Grains;
 
@@ -61,6 +62,11 @@ internal sealed class OrganizationGrain(
         if (Exists)
         {
             return VaultReply<OrganizationDetails>.Fail(VaultError.AlreadyExists);
+        }
+
+        if (await GrainFactory.RecordAsync(OrganizationId, "organization.create", 201, new AuditResource()) is var audited && audited != VaultError.None)
+        {
+            return VaultReply<OrganizationDetails>.Fail(audited);
         }
 
         storage.State.Name = name;
@@ -155,6 +161,11 @@ internal sealed class OrganizationGrain(
             return VaultReply<ApiKeyDetails>.Fail(VaultError.OrganizationNotFound);
         }
 
+        if (await GrainFactory.RecordAsync(OrganizationId, "api_key.create", 201, new AuditResource(KeyId: key.Id)) is var audited && audited != VaultError.None)
+        {
+            return VaultReply<ApiKeyDetails>.Fail(audited);
+        }
+
         var stored = new StoredApiKey(key.Id, key.Name, key.Hint, Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime), key.KeyHash);
         storage.State.ApiKeys.Add(stored);
         if (!await TryWriteAsync())
@@ -186,6 +197,14 @@ internal sealed class OrganizationGrain(
 
         // Refused first, unlisted second: a key never stays usable after it left the listing.
         await GrainFactory.GetGrain<IApiKeyGrain>(key.KeyHash).Revoke();
+
+        // A revocation only takes access away, so an audit outage must not block it: the event is
+        // recorded after the fact, and its loss is logged.
+        if (await GrainFactory.RecordAsync(OrganizationId, "api_key.revoke", 204, new AuditResource(KeyId: key.Id)) != VaultError.None)
+        {
+            logger.LogError("Organization {OrganizationId}: API key {KeyId} revoked, but the audit trail did not record it", OrganizationId, key.Id);
+        }
+
         storage.State.ApiKeys.Remove(key);
         if (!await TryWriteAsync())
         {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using VaultGrains.Domain;
+using VaultGrains.Grains.Audit;
 
 namespace VaultGrains.Grains;
 
@@ -50,6 +51,12 @@ internal sealed class RuntimeGrain(
         if (await AttachAllAsync(organizationId, runtime.VaultIds) is { } attachError)
         {
             return VaultReply<RuntimeDetails>.Fail(attachError);
+        }
+
+        if (await GrainFactory.RecordAsync(organizationId, "runtime.create", 201, new AuditResource(RuntimeId: RuntimeId)) is var audited && audited != VaultError.None)
+        {
+            await DetachAllAsync(organizationId, runtime.VaultIds);
+            return VaultReply<RuntimeDetails>.Fail(audited);
         }
 
         var now = Now();
@@ -101,6 +108,14 @@ internal sealed class RuntimeGrain(
             return VaultReply<RuntimeDetails>.Fail(detachError);
         }
 
+        if (await GrainFactory.RecordAsync(organizationId, "runtime.update", 200, new AuditResource(RuntimeId: RuntimeId)) is var audited && audited != VaultError.None)
+        {
+            // Put the vaults back as they were: attach what was detached, detach what was attached.
+            await AttachAllAsync(organizationId, removed);
+            await DetachAllAsync(organizationId, added);
+            return VaultReply<RuntimeDetails>.Fail(audited);
+        }
+
         State.Name = name;
         State.VaultIds = [.. vaultIds];
         State.UpdatedAt = Now();
@@ -126,6 +141,7 @@ internal sealed class RuntimeGrain(
         Changed();
         if (await TryWriteAsync())
         {
+            await RecordAfterTheFactAsync(organizationId, "runtime.token_rotate", 201);
             return VaultReply<RuntimeDetails>.Ok(Details());
         }
 
@@ -161,6 +177,7 @@ internal sealed class RuntimeGrain(
 
         storage.State = new RuntimeState();
         Changed();
+        await RecordAfterTheFactAsync(organizationId, "runtime.delete", 204);
         return VaultReply<RuntimeDetails>.Ok(details);
     }
 
@@ -213,6 +230,16 @@ internal sealed class RuntimeGrain(
     {
         observers[observer] = clock.GetTimestamp() + (long)(SubscriptionLifetime.TotalSeconds * clock.TimestampFrequency);
         return Task.CompletedTask;
+    }
+
+    // Rotating a token and deleting a runtime only take access away, so an audit outage must not
+    // block them (a leaked token must be voidable): the event follows the change, its loss is logged.
+    private async Task RecordAfterTheFactAsync(string organizationId, string action, int status)
+    {
+        if (await GrainFactory.RecordAsync(organizationId, action, status, new AuditResource(RuntimeId: RuntimeId)) != VaultError.None)
+        {
+            logger.LogError("Runtime {RuntimeId}: {Action} done, but the audit trail did not record it", RuntimeId, action);
+        }
     }
 
     private bool IsOwnedBy(string organizationId) => Exists && State.OrganizationId == organizationId;

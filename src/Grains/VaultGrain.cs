@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 using VaultGrains.Domain;
+using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
 
 namespace VaultGrains.Grains;
@@ -30,6 +31,9 @@ internal sealed class VaultGrain(
     private VaultModel working = null!;
     // Changes made since the write in flight started share one completion: the next write.
     private TaskCompletionSource<VaultError>? nextWrite;
+    // The audit events of the changes waiting for the next write: written to the organization's
+    // trail just before it, in one append, so the batch is acknowledged only with its events durable.
+    private List<AuditEntry> pendingAudit = [];
     private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
     private bool writing;
 
@@ -118,7 +122,7 @@ internal sealed class VaultGrain(
         vaultKey = Task.FromResult(key);
         // The organization lists the vault from this call's reply; no report needed.
         reportedToOrganization = working.ToDetails(VaultId);
-        var error = await CommitAsync();
+        var error = await CommitAsync(Audit("vault.create", 201, new AuditResource(VaultId)));
         return error == VaultError.None
             ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
@@ -154,7 +158,7 @@ internal sealed class VaultGrain(
         state.Name = name;
         state.Description = description;
         state.UpdatedAt = Now();
-        var error = await CommitAsync();
+        var error = await CommitAsync(Audit("vault.update", 200, new AuditResource(VaultId)));
         return error == VaultError.None
             ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
@@ -179,7 +183,7 @@ internal sealed class VaultGrain(
 
         var details = working.ToDetails(VaultId);
         working.Erase();
-        var error = await CommitAsync();
+        var error = await CommitAsync(Audit("vault.delete", 204, new AuditResource(VaultId)));
         if (error != VaultError.None)
         {
             return VaultReply<VaultDetails>.Fail(error);
@@ -228,7 +232,7 @@ internal sealed class VaultGrain(
         var stored = new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
             SecretCipher.Encrypt(key, binding, secret.Value.Plaintext));
         working.Add(stored);
-        var error = await CommitAsync();
+        var error = await CommitAsync(Audit("secret.create", 201, new AuditResource(VaultId, secret.Id, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(stored.ToDetails())
             : VaultReply<SecretDetails>.Fail(error);
@@ -325,7 +329,7 @@ internal sealed class VaultGrain(
         }
 
         working.Replace(updated);
-        var commitError = await CommitAsync();
+        var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), valueChanged ? "value" : "allowed_domains"));
         return commitError == VaultError.None
             ? VaultReply<SecretDetails>.Ok(updated.ToDetails())
             : VaultReply<SecretDetails>.Fail(commitError);
@@ -344,7 +348,7 @@ internal sealed class VaultGrain(
         }
 
         working.Remove(secretId);
-        var error = await CommitAsync();
+        var error = await CommitAsync(Audit("secret.delete", 204, new AuditResource(VaultId, secretId, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
             : VaultReply<SecretDetails>.Fail(error);
@@ -659,11 +663,16 @@ internal sealed class VaultGrain(
     // Joins the change just applied to `working` to the next write. Every caller re-checks `stale`
     // after its last await, so this never sees a stale activation; if it did, no write loop would
     // ever complete the batch, so it answers at once instead of leaving the caller hanging.
-    private Task<VaultError> CommitAsync()
+    private Task<VaultError> CommitAsync(AuditEntry? audit = null)
     {
         if (stale)
         {
             return Task.FromResult(VaultError.Unavailable);
+        }
+
+        if (audit is not null)
+        {
+            pendingAudit.Add(audit);
         }
 
         nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -686,10 +695,26 @@ internal sealed class VaultGrain(
             {
                 nextWrite = null;
                 writeInFlight = batch.Task;
+                var events = pendingAudit;
+                pendingAudit = [];
                 VaultModel snapshot;
+                var failure = VaultError.Unavailable;
                 try
                 {
                     snapshot = working.Clone();
+                    if (events.Count > 0)
+                    {
+                        // Events first: no change may be made without its record. Until the append
+                        // is answered, a failure is the trail's.
+                        failure = VaultError.AuditUnavailable;
+                        if (await AuditTrail(snapshot).Append(events) != VaultError.None)
+                        {
+                            throw new AuditUnavailableException();
+                        }
+
+                        failure = VaultError.Unavailable;
+                    }
+
                     if (snapshot.Exists)
                     {
                         storage.State = snapshot.State;
@@ -710,9 +735,16 @@ internal sealed class VaultGrain(
                     storage.State = committed.State;
                     working = committed.Clone();
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", VaultId, e.GetType().Name);
-                    batch.TrySetResult(VaultError.Unavailable);
-                    nextWrite?.TrySetResult(VaultError.Unavailable);
+                    if (failure != VaultError.AuditUnavailable && events.Count > 0)
+                    {
+                        // The events say success for changes whose write failed: say so too.
+                        _ = RecordFailedWriteAsync(events);
+                    }
+
+                    batch.TrySetResult(failure);
+                    nextWrite?.TrySetResult(failure);
                     nextWrite = null;
+                    pendingAudit = [];
                     DeactivateOnIdle();
                     return;
                 }
@@ -779,6 +811,29 @@ internal sealed class VaultGrain(
                 logger.LogWarning("Vault {VaultId} could not tell runtime {RuntimeId} of a change: {Error}", VaultId, runtimeId, e.GetType().Name);
             }
         }));
+    }
+
+    private AuditEntry Audit(string action, int status, AuditResource resource, string? changed = null) =>
+        new(AuditActor.Current, action, AuditEntry.Success, status, resource, changed is null ? null : new Dictionary<string, string> { ["changed"] = changed });
+
+    // The organization: the committed state's, or for a create the one being written.
+    private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>
+        GrainFactory.GetGrain<IAuditTrailGrain>(committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
+
+    private async Task RecordFailedWriteAsync(List<AuditEntry> events)
+    {
+        try
+        {
+            if (committed.State.OrganizationId is { } organization)
+            {
+                await GrainFactory.GetGrain<IAuditTrailGrain>(organization).Append(
+                    events.Select(e => e with { Outcome = AuditEntry.Error, Status = 503 }).ToList());
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Vault {VaultId} could not record a failed write in the audit trail: {Error}", VaultId, e.GetType().Name);
+        }
     }
 
     private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);

@@ -32,6 +32,8 @@ public sealed partial class StorageOptions
 
     public string RuntimeTable => $"{Prefix}runtimes";
 
+    public string AuditContainer => $"{Prefix}-audit";
+
     public string ClusterTable => $"{Prefix}cluster";
 
     /// <summary>

@@ -10,6 +10,7 @@ using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using VaultGrains.Grains;
+using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
 using VaultGrains.Hosting;
 
@@ -114,6 +115,7 @@ public static class SiloHostingExtensions
             o.TableName = storage.ApiKeyTable;
             o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
+        silo.Services.AddVaultAudit(silo.Configuration, storage);
         silo.AddAzureTableGrainStorage(StorageNames.Runtimes, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.TableServiceClient = storage.CreateTableServiceClient();
@@ -121,6 +123,16 @@ public static class SiloHostingExtensions
             o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
         return silo;
+    }
+
+    /// <summary>The audit trail's store (Append Blobs in the audit container) and settings (<c>Audit:*</c>).</summary>
+    public static IServiceCollection AddVaultAudit(this IServiceCollection services, IConfiguration configuration, StorageOptions storage)
+    {
+        services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
+        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateOnStart();
+        services.TryAddSingletonTimeProvider();
+        services.AddSingleton<IAuditStore>(_ => new BlobAuditStore(storage.CreateBlobServiceClient().GetBlobContainerClient(storage.AuditContainer)));
+        return services;
     }
 
     /// <summary>

@@ -39,6 +39,7 @@ internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing admin token");
         }
 
+        new AuditActor(AuditActor.Admin, null).MakeCurrent();
         return await next(context);
     }
 }

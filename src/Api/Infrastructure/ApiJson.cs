@@ -90,6 +90,32 @@ public sealed record RuntimeEnvironmentResponse(
     [property: JsonPropertyName("variables")] IReadOnlyDictionary<string, string> Variables,
     [property: JsonPropertyName("ca_certificate")] string CaCertificate);
 
+/// <summary>One audit event as the OpenAPI document describes it (the API writes the stored JSON as it is).</summary>
+public sealed record AuditEventResponse(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("time")] string Time,
+    [property: JsonPropertyName("organization_id")] string OrganizationId,
+    [property: JsonPropertyName("actor")] AuditActorResponse Actor,
+    [property: JsonPropertyName("action")] string Action,
+    [property: JsonPropertyName("outcome")] string Outcome,
+    [property: JsonPropertyName("status")] int Status,
+    [property: JsonPropertyName("resource")] IReadOnlyDictionary<string, string> Resource,
+    [property: JsonPropertyName("detail")] IReadOnlyDictionary<string, string> Detail,
+    [property: JsonPropertyName("previous_hash")] string PreviousHash,
+    [property: JsonPropertyName("hash")] string Hash);
+
+public sealed record AuditActorResponse(
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("id")] string? Id);
+
+public sealed record AuditEventsResponse(
+    [property: JsonPropertyName("events")] IReadOnlyList<AuditEventResponse> Events,
+    [property: JsonPropertyName("next")] string? Next);
+
+public sealed record AuditVerificationResponse(
+    [property: JsonPropertyName("verified")] int Verified,
+    [property: JsonPropertyName("first_broken")] string? FirstBroken);
+
 /// <summary>The body of the orchestrator probes <c>/readyz</c> and <c>/livez</c>.</summary>
 public sealed record ProbeResponse([property: JsonPropertyName("status")] string Status);
 
@@ -112,6 +138,8 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(CreatedRuntimeResponse))]
 [JsonSerializable(typeof(RuntimeTokenResponse))]
 [JsonSerializable(typeof(RuntimeEnvironmentResponse))]
+[JsonSerializable(typeof(AuditEventsResponse))]
+[JsonSerializable(typeof(AuditVerificationResponse))]
 [JsonSerializable(typeof(ProbeResponse))]
 [JsonSerializable(typeof(RewrapCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -11,20 +11,21 @@ namespace VaultGrains.Api;
 internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider clock)
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(1);
-    private const string OrganizationItem = "vaultgrains.organization";
-    private readonly ConcurrentDictionary<string, (string OrganizationId, long ExpiresAt)> cache = new();
+    internal const string OrganizationItem = "vaultgrains.organization";
+    private readonly ConcurrentDictionary<string, (ResolvedApiKey Key, long ExpiresAt)> cache = new();
 
     public static string CallerOrganization(HttpContext context) => (string)context.Items[OrganizationItem]!;
 
     public async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key) || await ResolveAsync(key) is not { } organizationId)
+        if (BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key) || await ResolveAsync(key) is not { } resolved)
         {
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing API key");
         }
 
-        http.Items[OrganizationItem] = organizationId;
+        http.Items[OrganizationItem] = resolved.OrganizationId;
+        new AuditActor(AuditActor.ApiKey, resolved.KeyId).MakeCurrent();
         return await next(context);
     }
 
@@ -35,17 +36,17 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
         return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : null;
     }
 
-    private async ValueTask<string?> ResolveAsync(string key)
+    private async ValueTask<ResolvedApiKey?> ResolveAsync(string key)
     {
         var hash = CredentialFormat.Hash(key);
         var now = clock.GetTimestamp();
         if (cache.TryGetValue(hash, out var cached) && cached.ExpiresAt > now)
         {
-            return cached.OrganizationId;
+            return cached.Key;
         }
 
-        var organizationId = await grains.GetGrain<IApiKeyGrain>(hash).Resolve();
-        if (organizationId is null)
+        var resolved = await grains.GetGrain<IApiKeyGrain>(hash).Resolve();
+        if (resolved is null)
         {
             cache.TryRemove(hash, out _);
             return null;
@@ -56,7 +57,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
             cache.Clear();
         }
 
-        cache[hash] = (organizationId, now + (long)(CacheLifetime.TotalSeconds * clock.TimestampFrequency));
-        return organizationId;
+        cache[hash] = (resolved, now + (long)(CacheLifetime.TotalSeconds * clock.TimestampFrequency));
+        return resolved;
     }
 }

@@ -28,14 +28,17 @@ internal static class ApiResults
         VaultError.VaultNotEmpty => BadRequest($"cannot delete vault: vault still contains {count} secret(s)"),
         VaultError.AlreadyExists => Error(StatusCodes.Status409Conflict, "resource already exists"),
         VaultError.KeyServiceUnavailable => ServiceUnavailable("key service unavailable"),
+        VaultError.AuditUnavailable => ServiceUnavailable("audit trail unavailable"),
         VaultError.DomainNotAllowed => Error(StatusCodes.Status403Forbidden, "destination not allowed for this secret"),
         VaultError.IntegrityFailure => Error(StatusCodes.Status500InternalServerError, "secret failed its integrity check"),
         _ => ServiceUnavailable(),
     };
 
     /// <summary>503 with <c>Retry-After</c>: nothing was written, the same request may be sent again.</summary>
-    private sealed class RetryableErrorResult(string message) : IResult
+    private sealed class RetryableErrorResult(string message) : IResult, IStatusCodeHttpResult
     {
+        public int? StatusCode => StatusCodes.Status503ServiceUnavailable;
+
         public Task ExecuteAsync(HttpContext httpContext)
         {
             httpContext.Response.Headers.RetryAfter = "1";

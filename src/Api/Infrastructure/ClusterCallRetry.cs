@@ -76,6 +76,7 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
         [typeof(IOrganizationGrain)] = [nameof(IOrganizationGrain.Get), nameof(IOrganizationGrain.CreateVault), nameof(IOrganizationGrain.ListVaults),
             nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys), nameof(IOrganizationGrain.CreateRuntime), nameof(IOrganizationGrain.ListRuntimes)],
         [typeof(IRuntimeGrain)] = [nameof(IRuntimeGrain.Get), nameof(IRuntimeGrain.Update), nameof(IRuntimeGrain.Release), nameof(IRuntimeGrain.CheckStamp)],
+        [typeof(IAuditTrailGrain)] = [nameof(IAuditTrailGrain.Query), nameof(IAuditTrailGrain.Verify)],
         [typeof(IProxyAuthorityGrain)] = [nameof(IProxyAuthorityGrain.GetCertificatePem), nameof(IProxyAuthorityGrain.GetSigningAuthority)],
         [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve)],
         [typeof(IOrganizationDirectoryGrain)] = [nameof(IOrganizationDirectoryGrain.List)],

@@ -14,6 +14,10 @@ public static class ProxyClusterExtensions
         builder.Services.AddSingleton<ClusterRuntimeDirectory>();
         builder.Services.AddSingleton<IRuntimeDirectory>(provider => provider.GetRequiredService<ClusterRuntimeDirectory>());
         builder.Services.AddSingleton<IProxyCertificateAuthority, ClusterProxyCertificateAuthority>();
+        builder.Services.AddSingleton<LoggingReleaseEventSink>();
+        builder.Services.AddSingleton<AuditingReleaseEventSink>();
+        builder.Services.AddSingleton<IReleaseEventSink>(provider => provider.GetRequiredService<AuditingReleaseEventSink>());
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<AuditingReleaseEventSink>());
         return builder;
     }
 }

@@ -217,7 +217,8 @@ internal sealed partial class ProxyRequestHandler(
                 auditPath,
                 decision.Location,
                 decision.Released ? "released" : "refused",
-                decision.Released ? null : decision.Reason));
+                decision.Released ? null : decision.Reason,
+                secrets.OrganizationId));
         }
     }
 

@@ -29,7 +29,8 @@ public interface IRuntimeDirectory
 /// <summary>One release decision, as a structured event: never a value.</summary>
 /// <param name="Location">Where the placeholder stood: <c>path</c>, <c>query</c>, <c>header</c>, <c>authorization</c>.</param>
 /// <param name="Outcome"><c>released</c> or <c>refused</c>.</param>
-/// <param name="Reason">For a refusal: <c>domain_not_allowed</c>, <c>port_not_allowed</c>, <c>ip_literal</c>, <c>plain_http</c>, <c>method_not_allowed</c>.</param>
+/// <param name="Reason">For a refusal: <c>domain_not_allowed</c>, <c>port_not_allowed</c>, <c>ip_literal</c>, <c>plain_http</c>, <c>method_not_allowed</c>, <c>invalid_header_value</c>.</param>
+/// <param name="OrganizationId">The runtime's organization, whose audit trail records the event.</param>
 public sealed record ReleaseEvent(
     string RuntimeId,
     string VaultId,
@@ -40,7 +41,8 @@ public sealed record ReleaseEvent(
     string Path,
     string Location,
     string Outcome,
-    string? Reason);
+    string? Reason,
+    string? OrganizationId = null);
 
 /// <summary>Where release events go (a log line and a counter today; the audit trail later).</summary>
 public interface IReleaseEventSink

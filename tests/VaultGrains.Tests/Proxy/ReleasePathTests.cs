@@ -154,6 +154,36 @@ public sealed class ReleasePathTests(ReleasePathFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task Releases_and_refusals_reach_the_organizations_audit_trail_within_a_second_and_never_with_the_value()
+    {
+        var agent = await NewAgentAsync("audited-release-value-31");
+        Assert.Equal("audited-release-value-31", await agent.SentAsync("api.example.test"));
+        Assert.Equal("CCASECRET_API_KEY", await agent.SentAsync("other.example.test"));
+
+        var watch = Stopwatch.StartNew();
+        List<JsonElement> releases;
+        do
+        {
+            await Task.Delay(100);
+            var page = await ApiFixture.ReadAsync(await agent.Client.GetAsync("/api/public/v1/audit-events?action=secret.release"));
+            releases = page.GetProperty("events").EnumerateArray().ToList();
+        }
+        while (releases.Count < 2 && watch.Elapsed < TimeSpan.FromSeconds(3));
+
+        Assert.Equal(["denied", "success"], releases.Select(e => e.GetProperty("outcome").GetString()));
+        Assert.All(releases, e =>
+        {
+            Assert.Equal("runtime", e.GetProperty("actor").GetProperty("type").GetString());
+            Assert.Equal(agent.RuntimeId, e.GetProperty("actor").GetProperty("id").GetString());
+            Assert.Equal("API_KEY", e.GetProperty("resource").GetProperty("env_key").GetString());
+            Assert.Equal("header", e.GetProperty("detail").GetProperty("location").GetString());
+            Assert.DoesNotContain("audited-release-value-31", e.GetRawText(), StringComparison.Ordinal);
+        });
+        Assert.Equal("api.example.test", releases[1].GetProperty("detail").GetProperty("host").GetString());
+        Assert.Equal("domain_not_allowed", releases[0].GetProperty("detail").GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task Another_organizations_runtime_token_releases_nothing_of_this_one()
     {
         var mine = await NewAgentAsync("mine-only-value-987");

@@ -55,8 +55,10 @@ public sealed class TestProxyHost : IAsyncDisposable
         var logs = new CapturedLogs();
         builder.Logging.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
         var events = new RecordingReleaseEventSink();
-        addDirectory(builder);
+
+        // Registered first: a cluster-backed set-up that brings its own sink (the audit trail) wins.
         builder.Services.AddSingleton<IReleaseEventSink>(events);
+        addDirectory(builder);
         builder.AddVaultProxy();
         var app = builder.Build();
         app.MapVaultProxy();

@@ -1,0 +1,77 @@
+using VaultGrains.Domain;
+
+namespace VaultGrains.Api.Audit;
+
+/// <summary>
+/// Records refused and failed changes (4xx, 5xx) in the caller's organization's trail. Successful
+/// changes are recorded by the grain that makes them, durably and before they are acknowledged; a
+/// refusal changed nothing, so its event is written after the answer is known and its loss only logged.
+/// </summary>
+internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<RefusedChangeRecorder> logger)
+{
+    // The endpoints that change something, and the action each one's events carry.
+    private static readonly Dictionary<string, string> Actions = new(StringComparer.Ordinal)
+    {
+        ["CreateVault"] = "vault.create",
+        ["UpdateVault"] = "vault.update",
+        ["DeleteVault"] = "vault.delete",
+        ["CreateSecret"] = "secret.create",
+        ["UpdateSecret"] = "secret.update",
+        ["DeleteSecret"] = "secret.delete",
+        ["CreateRuntime"] = "runtime.create",
+        ["UpdateRuntime"] = "runtime.update",
+        ["RotateRuntimeToken"] = "runtime.token_rotate",
+        ["DeleteRuntime"] = "runtime.delete",
+        ["CreateApiKey"] = "api_key.create",
+        ["RevokeApiKey"] = "api_key.revoke",
+    };
+
+    /// <summary>For the public API: the caller's organization.</summary>
+    public ValueTask<object?> FilterPublicAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+        FilterAsync(context, next, http => http.Items.ContainsKey(ApiKeyAuthentication.OrganizationItem) ? ApiKeyAuthentication.CallerOrganization(http) : null);
+
+    /// <summary>For the admin API: the organization in the route, when it exists.</summary>
+    public ValueTask<object?> FilterAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+        FilterAsync(context, next, http => http.Request.RouteValues["org_id"] is string id && ResourceId.IsValid(id, ResourceId.Organization) ? id : null);
+
+    private async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next, Func<HttpContext, string?> organizationOf)
+    {
+        var result = await next(context);
+        var http = context.HttpContext;
+        if (result is not IStatusCodeHttpResult { StatusCode: >= 400 and not 401 and var status }
+            || http.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName is not { } name
+            || !Actions.TryGetValue(name, out var action)
+            || organizationOf(http) is not { } organizationId
+            || (status == StatusCodes.Status404NotFound && result is IValueHttpResult { Value: ErrorBody { Error: "organization not found" } }))
+        {
+            return result;
+        }
+
+        var entry = new AuditEntry(AuditActor.Current, action, status >= 500 ? AuditEntry.Error : AuditEntry.Denied, status, ResourceOf(http),
+            result is IValueHttpResult { Value: ErrorBody error } ? new Dictionary<string, string> { ["error"] = error.Error } : null);
+        try
+        {
+            if (await grains.GetGrain<IAuditTrailGrain>(organizationId).Append([entry]) != VaultError.None)
+            {
+                logger.LogWarning("A refused {Action} ({Status}) was not recorded: the audit trail is unavailable", action, status);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("A refused {Action} ({Status}) was not recorded: {Error}", action, status, e.GetType().Name);
+        }
+
+        return result;
+    }
+
+    // Ids from the route, only when well formed (a malformed one is what was refused).
+    private static AuditResource ResourceOf(HttpContext http)
+    {
+        string? Route(string name, string prefix) => http.Request.RouteValues[name] is string id && ResourceId.IsValid(id, prefix) ? id : null;
+        return new AuditResource(
+            VaultId: Route("vault_id", ResourceId.Vault),
+            SecretId: Route("secret_id", ResourceId.Secret),
+            RuntimeId: Route("runtime_id", ResourceId.Runtime),
+            KeyId: Route("key_id", ResourceId.ApiKey));
+    }
+}

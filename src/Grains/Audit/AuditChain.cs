@@ -1,0 +1,144 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using VaultGrains.Domain;
+
+namespace VaultGrains.Grains.Audit;
+
+/// <summary>
+/// The trail's record format: one line per event, <c>&lt;hash&gt;\t&lt;json&gt;\n</c>, where the JSON is the
+/// event as the API shows it (with <c>previous_hash</c>) and the hash is SHA-256 over the previous
+/// event's hash, a newline and that JSON's exact bytes. Editing, removing or reordering a line
+/// breaks the chain at that line.
+/// </summary>
+internal static class AuditChain
+{
+    /// <summary>The previous hash of an organization's very first event.</summary>
+    public const string Genesis = "";
+
+    public static AuditRecord Seal(string id, DateTime time, string organizationId, AuditEntry entry, string previousHash)
+    {
+        var json = Serialize(id, time, organizationId, entry, previousHash);
+        return new AuditRecord(id, time, Hash(previousHash, json), json, entry.Resource.VaultId, entry.Action);
+    }
+
+    public static string Hash(string previousHash, string json) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(previousHash + "\n" + json)));
+
+    /// <summary>Reads the lines of a segment; a torn last line (no newline: a write that never completed) is left out.</summary>
+    public static List<AuditRecord> Parse(string segment)
+    {
+        var records = new List<AuditRecord>();
+        var start = 0;
+        while (start < segment.Length)
+        {
+            var end = segment.IndexOf('\n', start);
+            if (end < 0)
+            {
+                break;
+            }
+
+            records.Add(AuditRecord.FromLine(segment[start..end]));
+            start = end + 1;
+        }
+
+        return records;
+    }
+
+    private static string Serialize(string id, DateTime time, string organizationId, AuditEntry entry, string previousHash)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("id", id);
+            json.WriteString("time", Timestamps.Format(time));
+            json.WriteString("organization_id", organizationId);
+            json.WriteStartObject("actor");
+            json.WriteString("type", entry.Actor.Type);
+            json.WriteString("id", entry.Actor.Id);
+            json.WriteEndObject();
+            json.WriteString("action", entry.Action);
+            json.WriteString("outcome", entry.Outcome);
+            json.WriteNumber("status", entry.Status);
+            json.WriteStartObject("resource");
+            WriteIfPresent(json, "vault_id", entry.Resource.VaultId);
+            WriteIfPresent(json, "secret_id", entry.Resource.SecretId);
+            WriteIfPresent(json, "env_key", entry.Resource.EnvKey);
+            WriteIfPresent(json, "runtime_id", entry.Resource.RuntimeId);
+            WriteIfPresent(json, "key_id", entry.Resource.KeyId);
+            json.WriteEndObject();
+            json.WriteStartObject("detail");
+            foreach (var (name, value) in entry.Detail ?? new Dictionary<string, string>())
+            {
+                json.WriteString(name, value);
+            }
+
+            json.WriteEndObject();
+            json.WriteString("previous_hash", previousHash);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteIfPresent(Utf8JsonWriter json, string name, string? value)
+    {
+        if (value is not null)
+        {
+            json.WriteString(name, value);
+        }
+    }
+}
+
+/// <summary>One stored event: its line's parts and what queries filter on.</summary>
+internal sealed record AuditRecord(string Id, DateTime Time, string Hash, string Json, string? VaultId, string Action)
+{
+    public string Line => Hash + "\t" + Json + "\n";
+
+    /// <summary>The event as the API shows it: the stored JSON with its <c>hash</c>.</summary>
+    public string ToApiJson() => Json[..^1] + ",\"hash\":\"" + Hash + "\"}";
+
+    public string? PreviousHash => Read(Json, "previous_hash");
+
+    /// <summary>Reads a stored line. A line that does not parse keeps its text so verification can point at it.</summary>
+    public static AuditRecord FromLine(string line)
+    {
+        var tab = line.IndexOf('\t');
+        var hash = tab < 0 ? "" : line[..tab];
+        var json = tab < 0 ? line : line[(tab + 1)..];
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var resource = root.GetProperty("resource");
+            return new AuditRecord(
+                root.GetProperty("id").GetString() ?? "",
+                root.GetProperty("time").GetDateTime().ToUniversalTime(),
+                hash,
+                json,
+                resource.TryGetProperty("vault_id", out var vault) ? vault.GetString() : null,
+                root.GetProperty("action").GetString() ?? "");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            return new AuditRecord("", DateTime.MinValue, hash, json, null, "");
+        }
+    }
+
+    private static string? Read(string json, string property)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return document.RootElement.TryGetProperty(property, out var value) ? value.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>The trail refused or lost an append: the change it was for must not be made.</summary>
+internal sealed class AuditUnavailableException() : Exception("The audit trail could not record the change.");

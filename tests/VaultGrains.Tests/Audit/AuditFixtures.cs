@@ -1,0 +1,89 @@
+using System.Text;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Specialized;
+using Microsoft.Extensions.DependencyInjection;
+using VaultGrains.Grains.Audit;
+using VaultGrains.Tests.Infrastructure;
+
+namespace VaultGrains.Tests.Audit;
+
+/// <summary>The API and a silo whose audit store can be switched off (storage for the trail down) while the rest works.</summary>
+public class AuditFixture : ApiFixture
+{
+    public FaultInjectingAuditStore AuditStore { get; private set; } = null!;
+
+    protected override void ConfigureSilo(IServiceCollection services)
+    {
+        var inner = services.Single(d => d.ServiceType == typeof(IAuditStore));
+        services.Remove(inner);
+        services.AddSingleton<IAuditStore>(provider =>
+        {
+            AuditStore = new FaultInjectingAuditStore((IAuditStore)inner.ImplementationFactory!(provider));
+            return AuditStore;
+        });
+    }
+
+    /// <summary>The organization's segment blobs as stored, oldest first.</summary>
+    public async Task<List<(string Name, string Text)>> ReadSegmentsAsync(string organizationId)
+    {
+        var container = new BlobServiceClient(Storage.ConnectionString).GetBlobContainerClient(Storage.AuditContainer);
+        var segments = new List<(string, string)>();
+        await foreach (var blob in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = organizationId + "/" }))
+        {
+            if (blob.Name.EndsWith(".jsonl", StringComparison.Ordinal))
+            {
+                segments.Add((blob.Name, (await container.GetBlobClient(blob.Name).DownloadContentAsync()).Value.Content.ToString()));
+            }
+        }
+
+        return segments.OrderBy(s => s.Item1, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Replaces a segment's content in storage, as someone with write access to the account could.</summary>
+    public async Task OverwriteSegmentAsync(string name, string text)
+    {
+        var blob = new BlobServiceClient(Storage.ConnectionString).GetBlobContainerClient(Storage.AuditContainer).GetAppendBlobClient(name);
+        await blob.DeleteIfExistsAsync();
+        await blob.CreateAsync();
+        using var content = new MemoryStream(Encoding.UTF8.GetBytes(text));
+        await blob.AppendBlockAsync(content);
+    }
+}
+
+/// <summary>Small segments and a two-second retention, to see whole segments expire.</summary>
+public sealed class ShortRetentionAuditFixture : AuditFixture
+{
+    protected override void ConfigureSettings(Dictionary<string, string?> settings)
+    {
+        settings["Audit:SegmentBytes"] = "2048";
+        settings["Audit:Retention"] = "00:00:02";
+    }
+}
+
+/// <summary>An audit store that fails every call while <see cref="Down"/> is set, as an unreachable storage account would.</summary>
+public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
+{
+    public volatile bool Down;
+
+    public Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken) =>
+        Check<IReadOnlyList<string>>() ?? inner.ListSegmentsAsync(organizationId, cancellationToken);
+
+    public Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
+        Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
+
+    public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken) =>
+        Check() ?? inner.AppendAsync(organizationId, segment, create, expectedLength, text, cancellationToken);
+
+    public Task DeleteSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
+        Check() ?? inner.DeleteSegmentAsync(organizationId, segment, cancellationToken);
+
+    public Task<AuditAnchor?> ReadAnchorAsync(string organizationId, CancellationToken cancellationToken) =>
+        Check<AuditAnchor?>() ?? inner.ReadAnchorAsync(organizationId, cancellationToken);
+
+    public Task WriteAnchorAsync(string organizationId, AuditAnchor anchor, CancellationToken cancellationToken) =>
+        Check() ?? inner.WriteAnchorAsync(organizationId, anchor, cancellationToken);
+
+    private Task<T>? Check<T>() => Down ? Task.FromException<T>(new IOException("audit storage is down (test)")) : null;
+
+    private Task? Check() => Down ? Task.FromException(new IOException("audit storage is down (test)")) : null;
+}

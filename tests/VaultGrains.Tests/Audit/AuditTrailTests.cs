@@ -1,0 +1,222 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using VaultGrains.Tests.Api;
+using VaultGrains.Tests.Infrastructure;
+using static VaultGrains.Tests.Api.ApiTestKit;
+
+namespace VaultGrains.Tests.Audit;
+
+/// <summary>The audit trail of API.md: one event per change, who did it, never a value, pages, filters, a chain that shows tampering, and no change without its event.</summary>
+public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditFixture>
+{
+    private const string Events = "/api/public/v1/audit-events";
+
+    private HttpClient Admin => fixture.CreateClient(ApiFixture.AdminToken);
+
+    private static async Task<List<JsonElement>> AllEventsAsync(HttpClient client, string query = "")
+    {
+        var page = await ApiFixture.ReadAsync(await client.GetAsync(Events + query));
+        return page.GetProperty("events").EnumerateArray().ToList();
+    }
+
+    private static (string Action, string Outcome, int Status, string ActorType) Summary(JsonElement e) =>
+        (e.GetProperty("action").GetString()!, e.GetProperty("outcome").GetString()!, e.GetProperty("status").GetInt32(), e.GetProperty("actor").GetProperty("type").GetString()!);
+
+    [Fact]
+    public async Task Every_change_and_every_refusal_is_one_event_with_its_actor_resource_outcome_and_status()
+    {
+        var (organizationId, client, keyId) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await ApiFixture.ReadAsync(await PatchAsync(client, $"{Vaults}/{vaultId}", """{"name":"Renamed"}"""));
+        var secret = await CreateSecretAsync(client, vaultId, "DATABASE_URL", "postgres://audit-canary-value");
+        var secretId = secret.GetProperty("id").GetString()!;
+        await AssertError(await client.PostAsJsonAsync(Secrets(vaultId), new { env_key = "DATABASE_URL", value = "x" }), HttpStatusCode.BadRequest, "env_key already exists in this vault");
+        await ApiFixture.ReadAsync(await PatchAsync(client, Secret(vaultId, secretId), """{"value":"postgres://audit-canary-rotated"}"""));
+        var runtime = await ApiFixture.ReadAsync(await client.PostAsJsonAsync("/api/public/v1/runtimes", new { name = "agent", vault_ids = new[] { vaultId } }));
+        var runtimeId = runtime.GetProperty("id").GetString()!;
+        var rotated = await ApiFixture.ReadAsync(await client.PostAsync($"/api/public/v1/runtimes/{runtimeId}/token", null));
+        await ApiFixture.ReadAsync(await PatchAsync(client, $"/api/public/v1/runtimes/{runtimeId}", """{"vault_ids":[]}"""));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/public/v1/runtimes/{runtimeId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync(Secret(vaultId, secretId))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"{Vaults}/{vaultId}")).StatusCode);
+        await AssertError(await client.GetAsync($"{Vaults}/{vaultId}"), HttpStatusCode.NotFound, "vault not found");
+
+        var events = await AllEventsAsync(client);
+
+        Assert.Equal(
+            [
+                ("vault.delete", "success", 204, "api_key"), ("secret.delete", "success", 204, "api_key"), ("runtime.delete", "success", 204, "api_key"),
+                ("runtime.update", "success", 200, "api_key"), ("runtime.token_rotate", "success", 201, "api_key"), ("runtime.create", "success", 201, "api_key"),
+                ("secret.update", "success", 200, "api_key"), ("secret.create", "denied", 400, "api_key"), ("secret.create", "success", 201, "api_key"),
+                ("vault.update", "success", 200, "api_key"), ("vault.create", "success", 201, "api_key"),
+                ("api_key.create", "success", 201, "admin"), ("organization.create", "success", 201, "admin"),
+            ],
+            events.Select(Summary));
+        Assert.All(events.Where(e => Summary(e).ActorType == "api_key"), e => Assert.Equal(keyId, e.GetProperty("actor").GetProperty("id").GetString()));
+        Assert.All(events, e => Assert.Equal(organizationId, e.GetProperty("organization_id").GetString()));
+        var created = events.Single(e => Summary(e) == ("secret.create", "success", 201, "api_key"));
+        Assert.Equal(vaultId, created.GetProperty("resource").GetProperty("vault_id").GetString());
+        Assert.Equal(secretId, created.GetProperty("resource").GetProperty("secret_id").GetString());
+        Assert.Equal("DATABASE_URL", created.GetProperty("resource").GetProperty("env_key").GetString());
+        Assert.Equal(runtimeId, events.Single(e => Summary(e).Action == "runtime.create").GetProperty("resource").GetProperty("runtime_id").GetString());
+        Assert.Equal(["id", "time", "organization_id", "actor", "action", "outcome", "status", "resource", "detail", "previous_hash", "hash"], Names(events[0]));
+
+        // No value, token or key anywhere in the trail: neither through the API nor in storage.
+        var stored = string.Concat((await fixture.ReadSegmentsAsync(organizationId)).Select(s => s.Text));
+        foreach (var canary in new[] { "audit-canary", runtime.GetProperty("token").GetString()!, rotated.GetProperty("token").GetString()!, client.DefaultRequestHeaders.Authorization!.Parameter! })
+        {
+            Assert.DoesNotContain(canary, stored, StringComparison.Ordinal);
+            Assert.DoesNotContain(events, e => e.GetRawText().Contains(canary, StringComparison.Ordinal));
+        }
+
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(13, verified.GetProperty("verified").GetInt32());
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+    }
+
+    [Fact]
+    public async Task Pages_follow_next_and_filters_narrow_by_vault_action_and_time()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var first = await ApiFixture.CreateVaultAsync(client, "First");
+        var second = await ApiFixture.CreateVaultAsync(client, "Second");
+        for (var i = 0; i < 5; i++)
+        {
+            await CreateSecretAsync(client, i % 2 == 0 ? first : second, $"KEY_{i}");
+        }
+
+        var all = await AllEventsAsync(client);
+        Assert.Equal(9, all.Count);
+        var paged = new List<string>();
+        string? next = null;
+        do
+        {
+            var page = await ApiFixture.ReadAsync(await client.GetAsync($"{Events}?limit=2" + (next is null ? "" : $"&before={next}")));
+            var events = page.GetProperty("events").EnumerateArray().ToList();
+            Assert.InRange(events.Count, 1, 2);
+            paged.AddRange(events.Select(e => e.GetProperty("id").GetString()!));
+            next = page.GetProperty("next").GetString();
+        }
+        while (next is not null);
+
+        Assert.Equal(all.Select(e => e.GetProperty("id").GetString()), paged);
+        Assert.Equal(3, (await AllEventsAsync(client, $"?vault_id={first}&action=secret.create")).Count);
+        Assert.Equal(["vault.create", "secret.create", "secret.create"], (await AllEventsAsync(client, $"?vault_id={second}")).Select(e => e.GetProperty("action").GetString()).Reverse());
+        Assert.Equal(2, (await AllEventsAsync(client, "?action=vault.create")).Count);
+        var newest = all[0].GetProperty("time").GetString();
+        Assert.All(await AllEventsAsync(client, $"?since={newest}"), e => Assert.True(string.CompareOrdinal(e.GetProperty("time").GetString(), newest) >= 0));
+        Assert.Empty(await AllEventsAsync(client, "?since=2999-01-01T00:00:00.000Z"));
+
+        await AssertError(await client.GetAsync($"{Events}?limit=0"), HttpStatusCode.BadRequest, "limit must be between 1 and 1000");
+        await AssertError(await client.GetAsync($"{Events}?limit=1001"), HttpStatusCode.BadRequest, "limit must be between 1 and 1000");
+        await AssertError(await client.GetAsync($"{Events}?before=nope"), HttpStatusCode.BadRequest, "invalid before");
+        await AssertError(await client.GetAsync($"{Events}?action=secret.read"), HttpStatusCode.BadRequest, "invalid action");
+        await AssertError(await client.GetAsync($"{Events}?since=yesterday"), HttpStatusCode.BadRequest, "since must be a timestamp (YYYY-MM-DDTHH:MM:SS.fffZ)");
+
+        // Another organization sees none of it; the operator sees it through the admin API.
+        var (_, other, _) = await fixture.NewTenantAsync("Other");
+        Assert.DoesNotContain(await AllEventsAsync(other), e => e.GetProperty("organization_id").GetString() == organizationId);
+        var adminPage = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events?limit=1000"));
+        Assert.Equal(9, adminPage.GetProperty("events").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("edit")]
+    [InlineData("remove")]
+    [InlineData("reorder")]
+    public async Task Verification_finds_an_edited_a_removed_and_a_reordered_event(string tampering)
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        for (var i = 0; i < 4; i++)
+        {
+            await CreateSecretAsync(client, vaultId, $"KEY_{i}");
+        }
+
+        var (name, text) = (await fixture.ReadSegmentsAsync(organizationId)).Single();
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var victim = JsonDocument.Parse(lines[4].Split('\t')[1]).RootElement.GetProperty("id").GetString();
+        switch (tampering)
+        {
+            case "edit":
+                lines[4] = lines[4].Replace("KEY_1", "KEY_X", StringComparison.Ordinal);
+                break;
+            case "remove":
+                lines.RemoveAt(3);
+                break;
+            default:
+                (lines[3], lines[4]) = (lines[4], lines[3]);
+                break;
+        }
+
+        await fixture.OverwriteSegmentAsync(name, string.Join('\n', lines) + "\n");
+
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(victim, verified.GetProperty("first_broken").GetString());
+        Assert.Equal(tampering == "edit" ? 4 : 3, verified.GetProperty("verified").GetInt32());
+    }
+
+    [Fact]
+    public async Task With_the_trail_down_changes_are_refused_and_reads_go_on_then_it_recovers_without_a_restart()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, vaultId, "KEPT");
+
+        fixture.AuditStore.Down = true;
+        try
+        {
+            await AssertError(await client.PostAsJsonAsync(Secrets(vaultId), new { env_key = "LOST", value = "never-stored" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
+            await AssertError(await client.PostAsJsonAsync(Vaults, new { name = "Refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
+            await AssertError(await client.PostAsJsonAsync("/api/public/v1/runtimes", new { name = "refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
+            Assert.Equal(["KEPT"], (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray().Select(s => s.GetProperty("env_key").GetString()));
+            Assert.Single((await ApiFixture.ReadAsync(await client.GetAsync(Vaults))).EnumerateArray());
+        }
+        finally
+        {
+            fixture.AuditStore.Down = false;
+        }
+
+        var created = await CreateSecretAsync(client, vaultId, "LOST", "stored-now");
+        Assert.Equal("LOST", created.GetProperty("env_key").GetString());
+        Assert.Equal(["KEPT", "LOST"], (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray().Select(s => s.GetProperty("env_key").GetString()));
+        var secretCreates = (await AllEventsAsync(client, "?action=secret.create")).Where(e => e.GetProperty("outcome").GetString() == "success").ToList();
+        Assert.Equal(["LOST", "KEPT"], secretCreates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+    }
+}
+
+public sealed class AuditRetentionTests(ShortRetentionAuditFixture fixture) : IClassFixture<ShortRetentionAuditFixture>
+{
+    [Fact]
+    public async Task Whole_segments_past_the_window_are_deleted_and_what_remains_still_verifies()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        for (var i = 0; i < 12; i++)
+        {
+            await CreateSecretAsync(client, vaultId, $"OLD_{i}");
+        }
+
+        var before = await fixture.ReadSegmentsAsync(organizationId);
+        Assert.True(before.Count >= 3, $"{before.Count} segment(s): expected several small ones");
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await CreateSecretAsync(client, vaultId, "NEW");
+
+        var grains = (IGrainFactory)fixture.SiloServices.GetService(typeof(IGrainFactory))!;
+        var deleted = await grains.GetGrain<IAuditTrailGrain>(organizationId).ApplyRetention();
+
+        var after = await fixture.ReadSegmentsAsync(organizationId);
+        Assert.Equal(before.Count - 1, deleted);
+        Assert.Single(after);
+        var admin = fixture.CreateClient(ApiFixture.AdminToken);
+        var verified = await ApiFixture.ReadAsync(await admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        Assert.Equal(after.Single().Text.Count(c => c == '\n'), verified.GetProperty("verified").GetInt32());
+        var events = (await ApiFixture.ReadAsync(await client.GetAsync("/api/public/v1/audit-events?limit=1000"))).GetProperty("events");
+        Assert.Contains(events.EnumerateArray(), e => e.GetProperty("resource").TryGetProperty("env_key", out var key) && key.GetString() == "NEW");
+        Assert.DoesNotContain(events.EnumerateArray(), e => e.GetProperty("resource").TryGetProperty("env_key", out var key) && key.GetString() == "OLD_0");
+    }
+}
