@@ -64,6 +64,11 @@ public static partial class DotenvParser
             throw new FormatException(key.Length == 0 ? "expected KEY=value" : $"expected '=' after {Describe(key)}");
         }
 
+        if (key.Length == 0)
+        {
+            throw new FormatException("expected KEY=value");
+        }
+
         if (!EnvKey().IsMatch(key))
         {
             throw new FormatException($"{Describe(key)} is not a valid env_key (letters, digits and _, not starting with a digit)");

@@ -113,7 +113,7 @@ public sealed class CliWalkthroughTests(CliFixture fixture)
         await tool.OkAsync("vaults", "create", "Dev");
         var badDomain = await tool.RunAsync(["secrets", "set", "TOKEN", "--vault", "Dev", "--domains", "https://x.com"], "value-123456\n");
         Assert.Equal(1, badDomain.ExitCode);
-        Assert.StartsWith("error: allowed_domains", badDomain.Error);
+        Assert.StartsWith("error: invalid domain pattern \"https://x.com\": ", badDomain.Error);
         var runtimeMissing = await tool.RunAsync("runtimes", "show", "rtm_01KQ27AQH800XQTQPJZ0DH14SJ");
         Assert.Equal((1, "error: runtime not found\n"), (runtimeMissing.ExitCode, runtimeMissing.Error));
     }

@@ -36,7 +36,8 @@ public sealed class DotenvParserTests
 
     [Theory]
     [InlineData("A", "line 1: expected '=' after 'A'")]
-    [InlineData("A-B=1", "line 1: expected '=' after 'A-B'")]
+    [InlineData("A-B=1", "line 1: 'A-B' is not a valid env_key (letters, digits and _, not starting with a digit)")]
+    [InlineData("A B=1", "line 1: expected '=' after 'A'")]
     [InlineData("1A=1", "line 1: '1A' is not a valid env_key (letters, digits and _, not starting with a digit)")]
     [InlineData("A=\"open", "line 1: the \" quote opened on line 1 is never closed")]
     [InlineData("A='x' y", "line 1: unexpected text after the closing quote of A")]
