@@ -18,9 +18,6 @@ public sealed class Printer(bool json, TextWriter output, TextWriter error)
     /// <summary>With <c>--json</c>, <paramref name="node"/>; otherwise <paramref name="forPeople"/>.</summary>
     public void Print(JsonNode node, Func<string> forPeople) => Print(node.ToJsonString(JsonOptions), forPeople);
 
-    /// <summary>A line for people only (a hint, a warning); with <c>--json</c> it goes to standard error, so standard output stays JSON.</summary>
-    public void Note(string line) => (json ? error : output).WriteLine(line);
-
     public void Warn(string line) => error.WriteLine(line);
 
     public void Error(string message)
