@@ -60,8 +60,8 @@ internal sealed partial class ConnectTunnelMiddleware(
                 throw new AuthenticationException("The TLS server name does not name the CONNECT host.");
             }
 
-            var certificate = await certificates.GetCertificateAsync(tunnel.Host, context.CancellationToken).ConfigureAwait(false);
-            return new SslServerAuthenticationOptions { ServerCertificate = certificate };
+            var certificate = await certificates.GetContextAsync(tunnel.Host, context.CancellationToken).ConfigureAwait(false);
+            return new SslServerAuthenticationOptions { ServerCertificateContext = certificate };
         },
     };
 
