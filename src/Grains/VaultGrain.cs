@@ -329,7 +329,7 @@ internal sealed class VaultGrain(
         }
 
         working.Replace(updated);
-        var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), valueChanged ? "value" : "allowed_domains"));
+        var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), string.Join(",", new[] { valueChanged ? "value" : null, domainsChanged ? "allowed_domains" : null }.OfType<string>())));
         return commitError == VaultError.None
             ? VaultReply<SecretDetails>.Ok(updated.ToDetails())
             : VaultReply<SecretDetails>.Fail(commitError);

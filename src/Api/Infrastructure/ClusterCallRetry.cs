@@ -156,7 +156,8 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
 
         var error = ReplyErrors.GetOrAdd(result.GetType(), type =>
             type.IsGenericType && type.GetGenericTypeDefinition() == typeof(VaultReply<>) ? type.GetProperty(nameof(VaultReply<object>.Error)) : null);
-        return error?.GetValue(result) is VaultError.Unavailable;
+        // Both mean nothing was written: a stale activation, or a trail that could not record the change.
+        return error?.GetValue(result) is VaultError.Unavailable or VaultError.AuditUnavailable;
     }
 
     // A failure carried in the response reaches the caller from there; one that was thrown is thrown on.
