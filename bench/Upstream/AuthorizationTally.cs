@@ -6,7 +6,8 @@ namespace VaultGrains.Bench.Upstream;
 internal sealed record AuthorizationCounts(
     [property: JsonPropertyName("requests")] long Requests,
     [property: JsonPropertyName("released")] long Released,
-    [property: JsonPropertyName("placeholder")] long Placeholder);
+    [property: JsonPropertyName("placeholder")] long Placeholder,
+    [property: JsonPropertyName("connections")] long Connections);
 
 /// <summary>
 /// Answers every request with 200 and a 2-byte body, and counts the requests whose
@@ -20,9 +21,13 @@ internal sealed class AuthorizationTally(string secretValue)
     private long requests;
     private long releasedCount;
     private long placeholderCount;
+    private long connections;
+
+    /// <summary>Counts accepted connections: whether the proxy reuses its upstream connections when tunnels come and go.</summary>
+    public void ConnectionAccepted() => Interlocked.Increment(ref connections);
 
     public AuthorizationCounts Snapshot() =>
-        new(Interlocked.Read(ref requests), Interlocked.Read(ref releasedCount), Interlocked.Read(ref placeholderCount));
+        new(Interlocked.Read(ref requests), Interlocked.Read(ref releasedCount), Interlocked.Read(ref placeholderCount), Interlocked.Read(ref connections));
 
     public Task AnswerAsync(HttpContext context)
     {

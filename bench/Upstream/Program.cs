@@ -16,6 +16,11 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen =>
 {
     listen.Protocols = HttpProtocols.Http1AndHttp2;
+    listen.Use(next => connection =>
+    {
+        tally.ConnectionAccepted();
+        return next(connection);
+    });
     listen.UseHttps(certificates.Server);
 }));
 var app = builder.Build();
