@@ -53,6 +53,9 @@ internal sealed class ProxyBench(BenchSettings settings, ProcessWatch watch, Api
         var warmOne = await MeasureAsync("P5", latency, "proxy-warm", one, agent, counts,
             connections => CreateTunnelClient(connections, agent), null);
         rows.Add(warmOne with { Ratio = warmOne.Throughput / directOne.Throughput });
+        var coldOne = await MeasureAsync("P6", latency, "proxy-cold", one, agent, counts,
+            connections => CreateColdClient(connections, agent, opened), opened);
+        rows.Add(coldOne with { Ratio = coldOne.Throughput / directOne.Throughput });
         return rows;
     }
 
@@ -135,7 +138,7 @@ internal sealed class ProxyBench(BenchSettings settings, ProcessWatch watch, Api
             notes += $"; {connectionsOpened:N0} CONNECT + TLS for {answered:N0} requests";
         }
 
-        notes += $"; {upstreamConnections:N0} new upstream connections";
+        notes += $"; upstream connections opened: {upstreamConnections:N0}";
 
         var row = ResultRow.From(id, scenario, target, measurement, notes) with
         {

@@ -91,6 +91,7 @@ internal sealed record ProxyFigures(
     [property: JsonPropertyName("unloaded_added_p50_ms")] double UnloadedAddedP50,
     [property: JsonPropertyName("unloaded_added_p90_ms")] double UnloadedAddedP90,
     [property: JsonPropertyName("cold_added_p50_ms")] double ColdAddedP50,
+    [property: JsonPropertyName("unloaded_cold_added_p50_ms")] double UnloadedColdAddedP50,
     [property: JsonPropertyName("cold_throughput_ratio")] double ColdThroughputRatio,
     [property: JsonPropertyName("proxy_cpu_us_per_request_warm")] double? ProxyCpuWarm,
     [property: JsonPropertyName("proxy_cpu_us_per_request_cold")] double? ProxyCpuCold,
@@ -107,16 +108,16 @@ internal sealed record ProxyFigures(
     public static ProxyFigures? From(IReadOnlyList<ResultRow> rows)
     {
         ResultRow? Find(string id) => rows.FirstOrDefault(r => r.Id == id);
-        if (Find("P1") is not { } direct || Find("P2") is not { } warm || Find("P3") is not { } cold || Find("P4") is not { } directOne || Find("P5") is not { } warmOne)
+        if (Find("P1") is not { } direct || Find("P2") is not { } warm || Find("P3") is not { } cold || Find("P4") is not { } directOne || Find("P5") is not { } warmOne || Find("P6") is not { } coldOne)
         {
             return null;
         }
 
-        ResultRow[] proxied = [warm, cold, warmOne];
+        ResultRow[] proxied = [warm, cold, warmOne, coldOne];
         return new ProxyFigures(
             ConnectionsOf(direct), warm.P50 - direct.P50, warm.P90 - direct.P90, warm.P99 - direct.P99, warm.Throughput / direct.Throughput,
             ConnectionsOf(directOne), warmOne.P50 - directOne.P50, warmOne.P90 - directOne.P90,
-            cold.P50 - warm.P50, cold.Throughput / warm.Throughput,
+            cold.P50 - warm.P50, coldOne.P50 - warmOne.P50, cold.Throughput / warm.Throughput,
             warm.CpuPerRequest.TryGetValue("proxy", out var warmCpu) ? warmCpu : null,
             cold.CpuPerRequest.TryGetValue("proxy", out var coldCpu) ? coldCpu : null,
             proxied.Sum(r => r.UpstreamRequests ?? 0), proxied.Sum(r => r.UpstreamReleased ?? 0), IstioAnchor);
@@ -126,7 +127,7 @@ internal sealed record ProxyFigures(
     {
         yield return $"warm tunnel vs direct, {Connections} connections: p50 {Signed(AddedP50)} ms, p90 {Signed(AddedP90)} ms, p99 {Signed(AddedP99)} ms; throughput {Table.Percent(ThroughputRatio)} of direct";
         yield return $"warm tunnel vs direct, {LatencyConnections} connection(s): p50 {Signed(UnloadedAddedP50)} ms, p90 {Signed(UnloadedAddedP90)} ms (anchor: {Anchor})";
-        yield return $"cold (new CONNECT + TLS per request) vs warm tunnel, {Connections} connections: p50 {Signed(ColdAddedP50)} ms, throughput {Table.Percent(ColdThroughputRatio)} of warm"
+        yield return $"cold (new CONNECT + TLS per request) vs warm tunnel: p50 {Signed(UnloadedColdAddedP50)} ms at {LatencyConnections} connection(s); at {Connections} connections p50 {Signed(ColdAddedP50)} ms, throughput {Table.Percent(ColdThroughputRatio)} of warm"
             + (ProxyCpuWarm is { } warm && ProxyCpuCold is { } cold ? $"; proxy CPU {cold:F0} vs {warm:F0} µs per request" : "");
         yield return $"releases: the upstream received the value in {UpstreamReleased:N0} of {UpstreamRequests:N0} requests through the proxy — {(EveryRequestReleased ? "OK" : "NOT EVERY REQUEST")}";
     }
