@@ -2,7 +2,9 @@
 # Benchmarks the service (1 silo + API, as ./run.sh starts them) against an in-memory ceiling
 # server and the raw write rate of the same Azurite, then prints one table and writes it as JSON
 # to bench/results/. Everything runs on loopback, on free ports, with its data in a temporary
-# directory. Settings: BENCH_* environment variables (README, "Performance").
+# directory. With the secret proxy and a TLS upstream (bench/Upstream) it also measures requests
+# through the proxy against the same upstream direct. Settings: BENCH_* environment variables
+# (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 cd "$ROOT"
@@ -10,6 +12,12 @@ cd "$ROOT"
 require dotnet ".NET 10 SDK"
 require curl "curl"
 install_azurite
+if [ $# -gt 0 ]; then BENCH_SCENARIOS="$(IFS=,; echo "$*")"; export BENCH_SCENARIOS; fi
+# The proxy scenario runs in a full run and whenever BENCH_SCENARIOS names it; when it is the only
+# one, nothing was written that a restart would have to prove durable.
+case ",${BENCH_SCENARIOS:-proxy}," in *,proxy,*) RUN_PROXY=1 ;; *) RUN_PROXY=0 ;; esac
+ONLY_PROXY=0
+[ "${BENCH_SCENARIOS:-}" != "proxy" ] || ONLY_PROXY=1
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaultgrains-bench.XXXXXX")"
 RESULTS="$ROOT/bench/results"
@@ -23,6 +31,14 @@ SILO_PIDS=()
 API_PID=""
 CEILING_PID=""
 LOAD_PID=""
+PROXY_PID=""
+UPSTREAM_PID=""
+stop_proxy() {
+  [ -z "$PROXY_PID" ] || stop_pids 8 "$PROXY_PID"
+  [ -z "$UPSTREAM_PID" ] || stop_pids 5 "$UPSTREAM_PID"
+  PROXY_PID=""
+  UPSTREAM_PID=""
+}
 stop_service() {
   [ -z "$API_PID" ] || stop_pids 8 "$API_PID"
   [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
@@ -33,6 +49,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   [ -z "$LOAD_PID" ] || stop_pids 5 "$LOAD_PID"
+  stop_proxy
   stop_service
   [ -z "$CEILING_PID" ] || stop_pids 5 "$CEILING_PID"
   [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
@@ -46,12 +63,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building (Release)"
-for project in src/Silo/Silo.csproj src/Api/Api.csproj bench/Ceiling/Ceiling.csproj bench/Load/Load.csproj; do
+for project in src/Silo/Silo.csproj src/Api/Api.csproj src/Proxy/Proxy.csproj bench/Ceiling/Ceiling.csproj bench/Upstream/Upstream.csproj bench/Load/Load.csproj; do
   dotnet build "$project" -c Release -nologo -v q -clp:ErrorsOnly
 done
 
 BLOB=$(free_port); QUEUE=$(free_port); TABLE=$(free_port)
 SILO_PORT=$(free_port); GATEWAY_PORT=$(free_port); API_PORT=$(free_port); CEILING_PORT=$(free_port)
+# start_api tells agents the proxy is here (the environment's proxy_url).
+PROXY_PORT=$(free_port); UPSTREAM_PORT=$(free_port)
 ADMIN_TOKEN="$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
 
 log "starting Azurite on ports $BLOB/$QUEUE/$TABLE (data in $WORK)"
@@ -76,6 +95,25 @@ VAULT_ADMIN_TOKEN="$ADMIN_TOKEN" ASPNETCORE_URLS="http://127.0.0.1:$CEILING_PORT
 CEILING_PID=$!
 wait_healthy "$CEILING_PORT" 60 || { log "the ceiling server did not start"; exit 1; }
 
+PROXY_ARGS=()
+if [ "$RUN_PROXY" = 1 ]; then
+  UPSTREAM_HOST=api.bench.test
+  # The value the proxy releases; only the upstream (which counts its arrivals) and the load
+  # generator (which stores it as a secret) get it, through their environment.
+  BENCH_PROXY_SECRET="sk_bench_$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')"
+  log "starting the upstream on port $UPSTREAM_PORT ($UPSTREAM_HOST, CA made for this run)"
+  BENCH_UPSTREAM_PORT="$UPSTREAM_PORT" BENCH_UPSTREAM_HOST="$UPSTREAM_HOST" BENCH_UPSTREAM_CA_FILE="$WORK/upstream-ca.pem" \
+    BENCH_PROXY_SECRET="$BENCH_PROXY_SECRET" run_built upstream bench/Upstream VaultGrains.Bench.Upstream.dll "$WORK/upstream.log"
+  UPSTREAM_PID=$!
+  wait_port "$UPSTREAM_PORT" 60 || { log "the upstream did not start"; exit 1; }
+  log "starting the secret proxy on port $PROXY_PORT"
+  PROXY_ALLOW_PRIVATE=true PROXY_RESOLVE="$UPSTREAM_HOST=127.0.0.1" PROXY_UPSTREAM_CA_FILE="$WORK/upstream-ca.pem" \
+    PROXY_ALLOWED_PORTS="$UPSTREAM_PORT" start_proxy "$PROXY_PORT" "$WORK/proxy.log"
+  wait_healthy "$PROXY_PORT" 60 || { log "the secret proxy did not start"; exit 1; }
+  PROXY_ARGS=(--upstream "https://$UPSTREAM_HOST:$UPSTREAM_PORT/" --upstream-ca "$WORK/upstream-ca.pem"
+    --watch "proxy=$PROXY_PID" --watch "upstream=$UPSTREAM_PID")
+fi
+
 # The load generator runs in the background so that a signal reaches our trap at once.
 run_load() {
   local status=0
@@ -86,14 +124,21 @@ run_load() {
   return "$status"
 }
 
-BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
+BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" BENCH_PROXY_SECRET="${BENCH_PROXY_SECRET:-}" run_load run \
   --service "http://127.0.0.1:$API_PORT/" --ceiling "http://127.0.0.1:$CEILING_PORT/" \
   --vault-container "vaultgrains-vaults" --state "$WORK/run.json" \
-  --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID"
+  --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID" \
+  "${PROXY_ARGS[@]}"
+# The proxy is a client of this cluster: it goes before the silo does.
+stop_proxy
 
-# Every 201 durable: stop silo and API, start them again on the same storage, and list.
-log "restarting silo and API to verify that every acknowledged create was stored"
-stop_service
 VERIFY=(--service "http://127.0.0.1:$API_PORT/")
-if ! start_service 2; then VERIFY=(--service-unavailable "the service did not restart"); fi
+if [ "$ONLY_PROXY" = 0 ]; then
+  # Every 201 durable: stop silo and API, start them again on the same storage, and list.
+  log "restarting silo and API to verify that every acknowledged create was stored"
+  stop_service
+  if ! start_service 2; then VERIFY=(--service-unavailable "the service did not restart"); fi
+else
+  VERIFY+=(--not-restarted true)
+fi
 BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run.json" --out "$RESULT"

@@ -83,9 +83,9 @@ internal sealed class ApiTarget : IDisposable
     }
 
     /// <summary>A create with a body of its own: env_key, value and one domain pattern, as a typical client sends.</summary>
-    public async Task<CreateReply> CreateSecretAsync(BenchVault vault, string envKey, string value, CancellationToken cancellationToken = default)
+    public async Task<CreateReply> CreateSecretAsync(BenchVault vault, string envKey, string value, CancellationToken cancellationToken = default, string allowedDomain = "*.example.com")
     {
-        var body = Encoding.UTF8.GetBytes($$"""{"env_key":"{{envKey}}","value":"{{value}}","allowed_domains":["*.example.com"]}""");
+        var body = Encoding.UTF8.GetBytes($$"""{"env_key":"{{envKey}}","value":"{{value}}","allowed_domains":["{{allowedDomain}}"]}""");
         using var request = new HttpRequestMessage(HttpMethod.Post, vault.Secrets) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = Json;
         request.Headers.TryAddWithoutValidation("Authorization", vault.Tenant.Authorization);
@@ -132,6 +132,29 @@ internal sealed class ApiTarget : IDisposable
 
         using var document = JsonDocument.Parse(text);
         return document.RootElement.EnumerateArray().Select(s => s.GetProperty("id").GetString()!).ToArray();
+    }
+
+    /// <summary>A runtime holding <paramref name="vault"/>: its id and its proxy token.</summary>
+    public async Task<(string Id, string Token)> CreateRuntimeAsync(BenchVault vault, string name)
+    {
+        var runtime = await PostAsync("api/public/v1/runtimes", vault.Tenant.Authorization, $$"""{"name":"{{name}}","vault_ids":["{{vault.Id}}"]}""");
+        return (runtime.GetProperty("id").GetString()!, runtime.GetProperty("token").GetString()!);
+    }
+
+    /// <summary>What an agent is given: proxy URL, placeholders and the proxy CA.</summary>
+    public async Task<JsonElement> GetRuntimeEnvironmentAsync(Tenant tenant, string runtimeId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseUri, $"api/public/v1/runtimes/{runtimeId}/environment"));
+        request.Headers.TryAddWithoutValidation("Authorization", tenant.Authorization);
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw new InvalidOperationException($"{Name}: the environment of runtime {runtimeId} answered {(int)response.StatusCode}");
+        }
+
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
     }
 
     public void Dispose() => http.Dispose();

@@ -31,7 +31,15 @@ internal sealed record BenchSettings
     /// <summary>Secret values are this long: small, so a hot vault fills on its secret count, never on its 8 MiB.</summary>
     public int ValueBytes { get; init; } = Int("BENCH_VALUE_BYTES", 32);
 
-    /// <summary>Comma-separated subset of spread,storage,hot,list,mix,growth,storm; empty for all.</summary>
+    /// <summary>Proxy scenarios: warm-up and measured window of each.</summary>
+    public TimeSpan ProxyWarmup { get; init; } = Seconds("BENCH_PROXY_WARMUP", 3);
+
+    public TimeSpan ProxyDuration { get; init; } = Seconds("BENCH_PROXY_DURATION", 10);
+
+    /// <summary>Connections of the proxy's latency pair (direct and warm tunnel without queueing; default one).</summary>
+    public int ProxyLatencyConnections { get; init; } = Int("BENCH_PROXY_LATENCY_CONNECTIONS", 1);
+
+    /// <summary>Comma-separated subset of spread,storage,hot,list,mix,growth,storm,proxy; empty for all.</summary>
     public IReadOnlySet<string> Scenarios { get; init; } =
         (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
 
@@ -48,6 +56,9 @@ internal sealed record BenchSettings
         ["list_secrets"] = $"{ListSecrets}",
         ["growth_connections"] = $"{GrowthConnections}",
         ["value_bytes"] = $"{ValueBytes}",
+        ["proxy_warmup_s"] = $"{ProxyWarmup.TotalSeconds}",
+        ["proxy_duration_s"] = $"{ProxyDuration.TotalSeconds}",
+        ["proxy_latency_connections"] = $"{ProxyLatencyConnections}",
         ["scenarios"] = Scenarios.Count == 0 ? "all" : string.Join(",", Scenarios),
     };
 

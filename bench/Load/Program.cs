@@ -22,6 +22,13 @@ switch (args[0])
         TargetState[] targets = [new(service), new(ceiling)];
         var run = new BenchRun(settings, watch, targets, storage, options.Get("vault-container"));
         await run.RunAsync();
+        if (settings.Runs("proxy") && options.Has("upstream"))
+        {
+            var secretValue = Environment.GetEnvironmentVariable("BENCH_PROXY_SECRET") is { Length: > 0 } value ? value : throw new InvalidOperationException("BENCH_PROXY_SECRET is not set.");
+            var proxy = new ProxyBench(settings, watch, service, new Uri(options.Get("upstream")), options.Get("upstream-ca"), secretValue);
+            run.Rows.AddRange(await proxy.RunAsync());
+        }
+
         Table.AddRatios(run.Rows);
 
         BenchRun.Log("ceiling: checking every acknowledged create is listed");
@@ -43,14 +50,16 @@ switch (args[0])
         }
         else
         {
-            BenchRun.Log("service: checking every acknowledged create is listed after the restart");
+            BenchRun.Log("service: checking every acknowledged create is listed");
             using var service = new ApiTarget("service", new Uri(options.Get("service")), "", settings.Connections);
-            serviceDurability = await Durability.CheckAsync(service, state.ServiceLedger, "after a restart of silo and API");
+            serviceDurability = await Durability.CheckAsync(service, state.ServiceLedger,
+                options.Has("not-restarted") ? "without a restart (nothing to prove)" : "after a restart of silo and API");
         }
 
         var goals = Table.Goals(state.Rows, serviceDurability);
         var result = new BenchResult(state.StartedAt, Environment.GetEnvironmentVariable("BENCH_COMMIT") ?? "unknown", Machine.Describe(),
-            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows, [state.CeilingDurability, serviceDurability], goals);
+            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows, [state.CeilingDurability, serviceDurability], goals,
+            ProxyFigures.From(state.Rows));
         await File.WriteAllTextAsync(options.Get("out"), JsonSerializer.Serialize(result, json));
 
         Console.WriteLine();
@@ -78,6 +87,16 @@ switch (args[0])
             Console.WriteLine($"WARNING: other processes used up to {Table.Percent(other)} of the machine's CPU during a measurement ({busiestOther.Id} {busiestOther.Scenario}, {busiestOther.Target}): this run's figures understate what the machine can do.");
         }
 
+        if (result.Proxy is { } proxyFigures)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"Secret proxy (P rows; {settings.ProxyWarmup.TotalSeconds:F0} s warm-up + {settings.ProxyDuration.TotalSeconds:F0} s measured each; ratio column: throughput over direct's):");
+            foreach (var line in proxyFigures.Describe())
+            {
+                Console.WriteLine($"- {line}");
+            }
+        }
+
         Console.WriteLine();
         Console.WriteLine("Goals (service):");
         foreach (var goal in goals)
@@ -87,7 +106,7 @@ switch (args[0])
 
         Console.WriteLine();
         Console.WriteLine($"Result file: {options.Get("out")}");
-        return serviceDurability.Ok && state.CeilingDurability.Ok ? 0 : 3;
+        return serviceDurability.Ok && state.CeilingDurability.Ok && (result.Proxy?.EveryRequestReleased ?? true) ? 0 : 3;
     }
 
     default:

@@ -30,6 +30,15 @@ internal sealed record ResultRow
     [JsonPropertyName("by_kind")] public Dictionary<string, KindFigures>? ByKind { get; init; }
     [JsonPropertyName("rounds")] public int? Rounds { get; init; }
     [JsonPropertyName("correct_rounds")] public int? CorrectRounds { get; init; }
+    /// <summary>Proxy scenarios: requests the upstream received in the scenario (warm-up included), and those carrying the released value.</summary>
+    [JsonPropertyName("upstream_requests"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? UpstreamRequests { get; init; }
+    [JsonPropertyName("upstream_released"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? UpstreamReleased { get; init; }
+    /// <summary>Proxy scenarios: requests answered 200 to the load generator in the scenario (warm-up included).</summary>
+    [JsonPropertyName("agent_answered"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? AgentAnswered { get; init; }
+    /// <summary>Cold proxy scenario: tunnels opened (TCP connect, CONNECT 200, then TLS).</summary>
+    [JsonPropertyName("connections_opened"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? ConnectionsOpened { get; init; }
+    /// <summary>Proxy scenarios: connections the upstream accepted during the scenario.</summary>
+    [JsonPropertyName("upstream_connections"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? UpstreamConnections { get; init; }
 
     public static ResultRow From(string id, string scenario, string target, Measurement m, string notes) => new()
     {
@@ -66,6 +75,69 @@ internal sealed record KindFigures(
     [property: JsonPropertyName("p50_ms")] double P50,
     [property: JsonPropertyName("p99_ms")] double P99,
     [property: JsonPropertyName("errors")] long Errors);
+
+/// <summary>
+/// What the secret proxy adds, from one run's proxy rows (compare within a run: the machine is
+/// shared): a warm tunnel against direct at the same connections, the same pair at the latency
+/// connections (no queueing), and a new CONNECT + TLS per request against a warm tunnel.
+/// </summary>
+internal sealed record ProxyFigures(
+    [property: JsonPropertyName("connections")] int Connections,
+    [property: JsonPropertyName("added_p50_ms")] double AddedP50,
+    [property: JsonPropertyName("added_p90_ms")] double AddedP90,
+    [property: JsonPropertyName("added_p99_ms")] double AddedP99,
+    [property: JsonPropertyName("throughput_ratio")] double ThroughputRatio,
+    [property: JsonPropertyName("latency_connections")] int LatencyConnections,
+    [property: JsonPropertyName("unloaded_added_p50_ms")] double UnloadedAddedP50,
+    [property: JsonPropertyName("unloaded_added_p90_ms")] double UnloadedAddedP90,
+    [property: JsonPropertyName("cold_added_p50_ms")] double ColdAddedP50,
+    [property: JsonPropertyName("unloaded_cold_added_p50_ms")] double UnloadedColdAddedP50,
+    [property: JsonPropertyName("cold_throughput_ratio")] double ColdThroughputRatio,
+    [property: JsonPropertyName("proxy_cpu_us_per_request_warm")] double? ProxyCpuWarm,
+    [property: JsonPropertyName("proxy_cpu_us_per_request_cold")] double? ProxyCpuCold,
+    [property: JsonPropertyName("upstream_requests_proxied")] long UpstreamRequests,
+    [property: JsonPropertyName("upstream_released")] long UpstreamReleased,
+    [property: JsonPropertyName("anchor")] string Anchor)
+{
+    public const string IstioAnchor = "an Istio sidecar adds about 2.65 ms at p90";
+
+    /// <summary>Every request the upstream got through the proxy carried the value.</summary>
+    [JsonPropertyName("every_request_released")]
+    public bool EveryRequestReleased => UpstreamRequests > 0 && UpstreamReleased == UpstreamRequests;
+
+    public static ProxyFigures? From(IReadOnlyList<ResultRow> rows)
+    {
+        ResultRow? Find(string id) => rows.FirstOrDefault(r => r.Id == id);
+        if (Find("P1") is not { } direct || Find("P2") is not { } warm || Find("P3") is not { } cold || Find("P4") is not { } directOne || Find("P5") is not { } warmOne || Find("P6") is not { } coldOne)
+        {
+            return null;
+        }
+
+        ResultRow[] proxied = [warm, cold, warmOne, coldOne];
+        return new ProxyFigures(
+            ConnectionsOf(direct), warm.P50 - direct.P50, warm.P90 - direct.P90, warm.P99 - direct.P99, warm.Throughput / direct.Throughput,
+            ConnectionsOf(directOne), warmOne.P50 - directOne.P50, warmOne.P90 - directOne.P90,
+            cold.P50 - warm.P50, coldOne.P50 - warmOne.P50, cold.Throughput / warm.Throughput,
+            warm.CpuPerRequest.TryGetValue("proxy", out var warmCpu) ? warmCpu : null,
+            cold.CpuPerRequest.TryGetValue("proxy", out var coldCpu) ? coldCpu : null,
+            proxied.Sum(r => r.UpstreamRequests ?? 0), proxied.Sum(r => r.UpstreamReleased ?? 0), IstioAnchor);
+    }
+
+    public IEnumerable<string> Describe()
+    {
+        yield return $"warm tunnel vs direct, {Connections} connections: p50 {Signed(AddedP50)} ms, p90 {Signed(AddedP90)} ms, p99 {Signed(AddedP99)} ms; throughput {Table.Percent(ThroughputRatio)} of direct";
+        yield return $"warm tunnel vs direct, {LatencyConnections} connection(s): p50 {Signed(UnloadedAddedP50)} ms, p90 {Signed(UnloadedAddedP90)} ms (anchor: {Anchor})";
+        yield return $"cold (new CONNECT + TLS per request) vs warm tunnel: p50 {Signed(UnloadedColdAddedP50)} ms at {LatencyConnections} connection(s); at {Connections} connections p50 {Signed(ColdAddedP50)} ms, throughput {Table.Percent(ColdThroughputRatio)} of warm"
+            + (ProxyCpuWarm is { } warm && ProxyCpuCold is { } cold ? $"; proxy CPU {cold:F0} vs {warm:F0} µs per request" : "");
+        yield return $"releases: the upstream received the value in {UpstreamReleased:N0} of {UpstreamRequests:N0} requests through the proxy — {(EveryRequestReleased ? "OK" : "NOT EVERY REQUEST")}";
+    }
+
+    private static string Signed(double ms) => (ms >= 0 ? "+" : "") + Table.Ms(ms);
+
+    // "GET, 1 placeholder header, 64 connections" → 64.
+    private static int ConnectionsOf(ResultRow row) =>
+        int.TryParse(row.Scenario.Split(", ")[^1].Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var connections) ? connections : 0;
+}
 
 /// <summary>Whether what a target acknowledged is what it stores.</summary>
 internal sealed record Durability(
@@ -175,6 +247,16 @@ internal static class Table
             ? new GoalResult("list (100 secrets) >= 60% of the in-memory ceiling, p99 < 10 ms", "not measured", null)
             : new GoalResult("list (100 secrets) >= 60% of the in-memory ceiling, p99 < 10 ms",
                 $"{list.Throughput:N0}/s = {Percent(list.Ratio ?? double.NaN)} of ceiling, p99 {Ms(list.P99)} ms", list.Ratio >= 0.6 && list.P99 < 10));
+
+        if (ProxyFigures.From(rows) is { } proxy)
+        {
+            goals.Add(new GoalResult($"secret proxy: added p50 <= 1 ms on a warm tunnel, {proxy.LatencyConnections} connection(s)",
+                $"{Ms(proxy.UnloadedAddedP50)} ms", proxy.UnloadedAddedP50 <= 1));
+            goals.Add(new GoalResult($"secret proxy: added p50 <= 1 ms on a warm tunnel, {proxy.Connections} connections",
+                $"{Ms(proxy.AddedP50)} ms", proxy.AddedP50 <= 1));
+            goals.Add(new GoalResult($"secret proxy: throughput >= 50% of direct on a warm tunnel, {proxy.Connections} connections",
+                Percent(proxy.ThroughputRatio), proxy.ThroughputRatio >= 0.5));
+        }
 
         var small = Find("5.1", "service");
         var large = Find("5.3", "service");

@@ -24,7 +24,8 @@ internal sealed record BenchResult(
     [property: JsonPropertyName("setup_seconds")] Dictionary<string, double> SetupSeconds,
     [property: JsonPropertyName("rows")] List<ResultRow> Rows,
     [property: JsonPropertyName("durability")] IReadOnlyList<Durability> Durability,
-    [property: JsonPropertyName("goals")] IReadOnlyList<GoalResult> Goals);
+    [property: JsonPropertyName("goals")] IReadOnlyList<GoalResult> Goals,
+    [property: JsonPropertyName("proxy")] ProxyFigures? Proxy);
 
 internal sealed record MachineInfo(
     [property: JsonPropertyName("cores")] int Cores,
