@@ -3,6 +3,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AZURITE="$ROOT/deploy/node_modules/.bin/azurite"
+REDOCLY="$ROOT/deploy/node_modules/.bin/redocly"
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
