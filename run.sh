@@ -40,10 +40,14 @@ else
 fi
 
 install_azurite
-log "building (Release)"
-dotnet build src/Silo/Silo.csproj -c Release -nologo -v q -clp:ErrorsOnly
-dotnet build src/Api/Api.csproj -c Release -nologo -v q -clp:ErrorsOnly
-dotnet build src/Proxy/Proxy.csproj -c Release -nologo -v q -clp:ErrorsOnly
+# RUN_SKIP_BUILD=1: run the Release build that is there (./test.sh's supervision test, which must
+# not rebuild under the other tests).
+if [ "${RUN_SKIP_BUILD:-0}" != 1 ]; then
+  log "building (Release)"
+  dotnet build src/Silo/Silo.csproj -c Release -nologo -v q -clp:ErrorsOnly
+  dotnet build src/Api/Api.csproj -c Release -nologo -v q -clp:ErrorsOnly
+  dotnet build src/Proxy/Proxy.csproj -c Release -nologo -v q -clp:ErrorsOnly
+fi
 
 API_PID=""
 PROXY_PID=""
@@ -67,18 +71,83 @@ shutdown() {
   [ ${#front[@]} -eq 0 ] || stop_pids 8 "${front[@]}"
   [ ${#SILO_PIDS[@]} -eq 0 ] || stop_pids 15 "${SILO_PIDS[@]}"
   [ -z "$AZURITE_PID" ] || stop_pids 5 "$AZURITE_PID"
+  rm -rf "$DATA/run"
   log "stopped"
   exit "$code"
 }
 trap 'shutdown 0' INT TERM
 trap 'shutdown $?' EXIT
 
+# Silo I+1 listens on SILO_PORT_BASE+I and GATEWAY_PORT_BASE+I; its pid is in SILO_PIDS[I] and in
+# $DATA/run/silo<I+1>.pid (for operators, and the supervision test, to find it).
+RUNDIR="$DATA/run"
+SILO_STARTED=()
+SILO_DELAY=()
+launch_silo() { # I
+  local keep=("${SILO_PIDS[@]}") pid
+  start_silo $(($1 + 1)) $((SILO_PORT_BASE + $1)) $((GATEWAY_PORT_BASE + $1))
+  pid=$!
+  SILO_PIDS=("${keep[@]}")
+  SILO_PIDS[$1]=$pid
+  SILO_STARTED[$1]=$SECONDS
+  mkdir -p "$RUNDIR" && echo "$pid" >"$RUNDIR/silo$(($1 + 1)).pid"
+}
+
+# Supervision, as an orchestrator would do it: a silo that dies is logged and replaced after a
+# back-off (2 s; doubling up to 30 s while it keeps dying within a minute of its start) and the
+# other silos keep serving meanwhile. The API, the proxy or Azurite exiting stops everything.
+supervise() {
+  local pid status i
+  while true; do
+    status=0
+    # A child that died while this script was doing something else (starting up, a back-off) is
+    # no longer a job `wait -n` knows about, but `wait PID` still has its status: look first.
+    for pid in "$API_PID" "$PROXY_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" ""; do
+      if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then break; fi
+    done
+    if [ -n "$pid" ]; then
+      wait "$pid" 2>/dev/null || status=$?
+    else
+      wait -n -p pid "$API_PID" "$PROXY_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" || status=$?
+    fi
+    for i in "${!SILO_PIDS[@]}"; do
+      if [ -n "$pid" ] && [ "${SILO_PIDS[$i]}" = "$pid" ]; then
+        replace_silo "$i" "$status"
+        continue 2
+      fi
+    done
+    log "a process exited on its own (pid ${pid:-?}, status $status)"
+    return 0
+  done
+}
+
+replace_silo() { # I STATUS
+  local n=$(($1 + 1)) alive=0 pid how="exited with status $2" delay=2
+  for pid in "${SILO_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then alive=$((alive + 1)); fi
+  done
+  [ "$2" -le 128 ] || how="was killed by signal $(($2 - 128))"
+  if [ $((SECONDS - SILO_STARTED[$1])) -lt 60 ] && [ "${SILO_DELAY[$1]:-0}" -gt 0 ]; then
+    delay=$((SILO_DELAY[$1] * 2 > 30 ? 30 : SILO_DELAY[$1] * 2))
+  fi
+  SILO_DELAY[$1]=$delay
+  if [ "$alive" -gt 0 ]; then
+    log "silo $n (pid ${SILO_PIDS[$1]}) $how; $alive of $SILOS silos still running and serving; starting a replacement in $delay s"
+  else
+    log "silo $n (pid ${SILO_PIDS[$1]}) $how; no silo is left: requests are answered 503 until it is back; restarting it in $delay s"
+  fi
+  sleep "$delay" &
+  wait $! || true
+  launch_silo "$1"
+  log "silo $n restarted (pid ${SILO_PIDS[$1]}); it rejoins the cluster on ports $((SILO_PORT_BASE + $1))/$((GATEWAY_PORT_BASE + $1))"
+}
+
 log "starting Azurite (data in $DATA/azurite)"
 start_azurite "$DATA/azurite" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 
 export_service_settings "$DATA" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 for i in $(seq 0 $((SILOS - 1))); do
-  start_silo $((i + 1)) $((SILO_PORT_BASE + i)) $((GATEWAY_PORT_BASE + i))
+  launch_silo "$i"
 done
 for i in $(seq 0 $((SILOS - 1))); do
   wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
@@ -107,7 +176,6 @@ Give an agent placeholders instead of values (README.md, "Using secrets from an 
 Press Ctrl-C to stop.
 
 INFO
-# Runs until a signal arrives or a process of ours dies.
-wait -n "$API_PID" "$PROXY_PID" "${SILO_PIDS[@]}" "$AZURITE_PID" || true
-log "a process exited on its own"
+# Runs until a signal arrives or the API, the proxy or Azurite dies; silos are replaced.
+supervise
 shutdown 1

@@ -23,6 +23,17 @@ if ! dotnet build VaultGrains.sln -c Release -nologo -v q -clp:ErrorsOnly; then
   exit 1
 fi
 
+# The Azure infrastructure (deploy/azure) must compile: Bicep comes from its NuGet package, restored
+# like any other; a failed or warning build counts as a failed test. Its role assignments are
+# checked by AzureInfrastructureTests.
+log "bicep build deploy/azure/main.bicep"
+infra_failed=0
+if ! dotnet restore deploy/azure/Bicep.proj -nologo -v q \
+  || ! bicep_build deploy/azure/main.bicep "$WORK/main.json"; then
+  log "bicep build failed"
+  infra_failed=1
+fi
+
 BLOB=$(free_port); QUEUE=$(free_port); TABLE=$(free_port)
 log "starting Azurite on ports $BLOB/$QUEUE/$TABLE"
 start_azurite "$WORK/azurite" "$BLOB" "$QUEUE" "$TABLE" || { echo "0 passed, 1 failed"; exit 1; }
@@ -44,5 +55,6 @@ for trx in "$WORK"/results/*.trx; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+failed=$((failed + infra_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

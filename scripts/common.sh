@@ -3,6 +3,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AZURITE="$ROOT/deploy/node_modules/.bin/azurite"
+REDOCLY="$ROOT/deploy/node_modules/.bin/redocly"
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -11,14 +12,27 @@ require() {
   command -v "$1" >/dev/null 2>&1 || { log "missing: $1 ($2)"; exit 1; }
 }
 
-# Installs Azurite from deploy/package-lock.json when it is not there yet.
+# Installs Azurite (and Redocly CLI, which test.sh lints the API description with) from
+# deploy/package-lock.json when they are not there yet.
 install_azurite() {
   require node "Node.js 20 or later"
   require npm "npm"
-  if [ ! -x "$AZURITE" ]; then
-    log "installing Azurite (npm ci in deploy/)"
+  if [ ! -x "$AZURITE" ] || [ ! -x "$REDOCLY" ]; then
+    log "installing Azurite and Redocly CLI (npm ci in deploy/)"
     (cd "$ROOT/deploy" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
+}
+
+# bicep_build FILE.bicep OUT.json: compiles with the Bicep CLI of the NuGet package that
+# deploy/azure/Bicep.proj pins (after `dotnet restore` of it); fails on an error or a warning.
+bicep_build() {
+  local version packages bicep output
+  version=$(sed -n 's:.*<BicepVersion>\(.*\)</BicepVersion>.*:\1:p' "$ROOT/deploy/azure/Bicep.proj")
+  packages="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+  bicep="$packages/azure.bicep.commandline.linux-x64/$version/tools/bicep"
+  [ -x "$bicep" ] || { log "missing $bicep (dotnet restore deploy/azure/Bicep.proj)"; return 1; }
+  output=$("$bicep" build "$1" --outfile "$2" 2>&1) || { printf '%s\n' "$output" >&2; return 1; }
+  if grep -q "Warning" <<<"$output"; then printf '%s\n' "$output" >&2; return 1; fi
 }
 
 # A TCP port nobody listens on now.

@@ -50,6 +50,14 @@ public static class ApiDocumentationExtensions
                     Scheme = "bearer",
                     Description = "The operator's admin token (`VAULT_ADMIN_TOKEN` or `Admin:Token`). Not an API key.",
                 };
+
+                // The generator names the server after the request ("http://host:port/"); paths
+                // start with "/", so the trailing slash would double it (Redocly: no-server-trailing-slash).
+                foreach (var server in document.Servers ?? [])
+                {
+                    server.Url = server.Url?.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : server.Url;
+                }
+
                 return Task.CompletedTask;
             });
             options.AddSchemaTransformer((schema, context, _) =>
@@ -68,10 +76,16 @@ public static class ApiDocumentationExtensions
                 var scheme = path.StartsWith("/api/public/", StringComparison.Ordinal) ? ApiKeyScheme
                     : path.StartsWith("/api/admin/", StringComparison.Ordinal) ? AdminTokenScheme
                     : null;
+                operation.Security ??= [];
                 if (scheme is not null)
                 {
-                    operation.Security ??= [];
                     operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(scheme, context.Document)] = [] });
+                }
+                else
+                {
+                    // The health probes: an explicitly anonymous operation (an empty requirement),
+                    // rather than one whose security a reader or linter must guess.
+                    operation.Security.Add(new OpenApiSecurityRequirement());
                 }
 
                 return Task.CompletedTask;
