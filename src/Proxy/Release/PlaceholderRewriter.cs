@@ -36,7 +36,6 @@ public sealed class PlaceholderRewriter
     public const string PlainHttp = "plain_http", IpLiteral = "ip_literal", PortNotAllowed = "port_not_allowed",
         DomainNotAllowed = "domain_not_allowed", InvalidHeaderValue = "invalid_header_value";
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly Dictionary<string, ReleasableSecret>.AlternateLookup<ReadOnlySpan<char>> _byEnvKey;
     private readonly int _longestEnvKey;
@@ -118,26 +117,7 @@ public sealed class PlaceholderRewriter
     private bool TryRewriteBasic(string value, ReleaseTarget target, List<ReleaseDecision> decisions, out string rewritten)
     {
         rewritten = value;
-        var trimmed = value.AsSpan().Trim();
-        var space = trimmed.IndexOf(' ');
-        if (space <= 0 || !trimmed[..space].Equals("Basic", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        var encoded = trimmed[(space + 1)..].Trim();
-        var bytes = new byte[(encoded.Length * 3 / 4) + 3];
-        if (!Convert.TryFromBase64Chars(encoded, bytes, out var length))
-        {
-            return false;
-        }
-
-        string credentials;
-        try
-        {
-            credentials = StrictUtf8.GetString(bytes, 0, length);
-        }
-        catch (DecoderFallbackException)
+        if (!BasicCredentials.TryDecode(value, out var scheme, out var credentials))
         {
             return false;
         }
@@ -150,7 +130,7 @@ public sealed class PlaceholderRewriter
         var replaced = Rewrite(credentials, AuthorizationLocation, target, decisions, static v => v, headerValue: true);
         if (!ReferenceEquals(replaced, credentials))
         {
-            rewritten = $"{trimmed[..space]} {Convert.ToBase64String(StrictUtf8.GetBytes(replaced))}";
+            rewritten = BasicCredentials.Encode(scheme, replaced);
         }
 
         return true;
