@@ -294,30 +294,10 @@ internal sealed class OrganizationGrain(
         }
     }
 
-    // On a failed write the in-memory state is no longer what storage holds: reload it.
-    private async Task<bool> TryWriteAsync()
+    private Task<bool> TryWriteAsync()
     {
         // Cleared before the write: a summary that interleaves during the write marks it dirty again.
         summariesDirty = false;
-        try
-        {
-            await storage.WriteStateAsync();
-            return true;
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning("Organization {OrganizationId} write failed: {Error}", OrganizationId, e.GetType().Name);
-            try
-            {
-                await storage.ReadStateAsync();
-            }
-            catch (Exception)
-            {
-                DeactivateOnIdle();
-                throw;
-            }
-
-            return false;
-        }
+        return storage.TryWriteOrReloadAsync(logger, $"Organization {OrganizationId}", DeactivateOnIdle);
     }
 }

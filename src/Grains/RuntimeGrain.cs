@@ -293,30 +293,7 @@ internal sealed class RuntimeGrain(
         return Array.Find(errors, e => e != VaultError.None) is var error && error != VaultError.None ? error : null;
     }
 
-    // One rule with the other grains: on a failed write memory goes back to what storage holds.
-    private async Task<bool> TryWriteAsync()
-    {
-        try
-        {
-            await storage.WriteStateAsync();
-            return true;
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning("Runtime {RuntimeId} write failed: {Error}", RuntimeId, e.GetType().Name);
-            try
-            {
-                await storage.ReadStateAsync();
-            }
-            catch (Exception)
-            {
-                DeactivateOnIdle();
-                throw;
-            }
-
-            return false;
-        }
-    }
+    private Task<bool> TryWriteAsync() => storage.TryWriteOrReloadAsync(logger, $"Runtime {RuntimeId}", DeactivateOnIdle);
 
     private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
 }
