@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Orleans.Dashboard;
 using VaultGrains.Hosting.Telemetry;
 
@@ -19,6 +20,11 @@ public static class ManagementEndpoints
     public static WebApplication MapVaultManagement(this WebApplication app)
     {
         app.UseVaultManagement();
+        if (app.Services.GetRequiredService<IOptions<ManagementOptions>>().Value.Port == 0)
+        {
+            return app;
+        }
+
         var admin = app.Services.GetRequiredService<AdminAuthentication>();
         app.UseWhen(context => context.Request.Path.StartsWithSegments(DashboardPath), dashboard => dashboard.Use((context, next) =>
         {
@@ -38,7 +44,7 @@ public static class ManagementEndpoints
 
             return next(context);
         }));
-        app.MapOrleansDashboard(DashboardPath);
+        app.MapOrleansDashboard(DashboardPath).ExcludeFromDescription();
         return app;
     }
 }
