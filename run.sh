@@ -16,11 +16,14 @@ QUEUE_PORT="${AZURITE_QUEUE_PORT:-10001}"
 TABLE_PORT="${AZURITE_TABLE_PORT:-10002}"
 SILO_PORT_BASE="${SILO_PORT_BASE:-11111}"
 GATEWAY_PORT_BASE="${GATEWAY_PORT_BASE:-30000}"
+# Management listeners on 127.0.0.1 (metrics, dashboard): API on MANAGEMENT_PORT, silo N on +N, proxy on -1.
+MANAGEMENT_PORT="${MANAGEMENT_PORT:-9464}"
 
 require dotnet ".NET 10 SDK"
 [[ "$SILOS" =~ ^[1-9][0-9]?$ ]] || { log "SILOS must be a number from 1 to 99"; exit 2; }
 if port_open "$PORT"; then log "port $PORT is in use; set PORT"; exit 2; fi
 if port_open "$PROXY_PORT"; then log "port $PROXY_PORT is in use; set PROXY_PORT"; exit 2; fi
+if port_open "$MANAGEMENT_PORT"; then log "port $MANAGEMENT_PORT is in use; set MANAGEMENT_PORT"; exit 2; fi
 if [ -n "${PROXY_UPSTREAM_CA_FILE:-}" ]; then
   [ -r "$PROXY_UPSTREAM_CA_FILE" ] || { log "PROXY_UPSTREAM_CA_FILE: cannot read $PROXY_UPSTREAM_CA_FILE"; exit 2; }
   PROXY_UPSTREAM_CA_FILE="$(cd "$(dirname "$PROXY_UPSTREAM_CA_FILE")" && pwd)/$(basename "$PROXY_UPSTREAM_CA_FILE")"
@@ -85,7 +88,7 @@ SILO_STARTED=()
 SILO_DELAY=()
 launch_silo() { # I
   local keep=("${SILO_PIDS[@]}") pid
-  start_silo $(($1 + 1)) $((SILO_PORT_BASE + $1)) $((GATEWAY_PORT_BASE + $1))
+  Management__Port=$((MANAGEMENT_PORT + $1 + 1)) start_silo $(($1 + 1)) $((SILO_PORT_BASE + $1)) $((GATEWAY_PORT_BASE + $1))
   pid=$!
   SILO_PIDS=("${keep[@]}")
   SILO_PIDS[$1]=$pid
@@ -153,9 +156,9 @@ for i in $(seq 0 $((SILOS - 1))); do
   wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
 done
 
-start_api "$PORT" "$VAULT_ADMIN_TOKEN"
+Management__Port="$MANAGEMENT_PORT" start_api "$PORT" "$VAULT_ADMIN_TOKEN"
 wait_healthy "$PORT" 120 || { log "API did not become healthy"; exit 1; }
-start_proxy "$PROXY_PORT"
+Management__Port=$((MANAGEMENT_PORT - 1)) start_proxy "$PROXY_PORT"
 wait_healthy "$PROXY_PORT" 60 || { log "secret proxy did not start"; exit 1; }
 
 cat <<INFO
@@ -164,6 +167,8 @@ VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
 Secret proxy: http://127.0.0.1:$PROXY_PORT   (private destinations allowed: $PROXY_ALLOW_PRIVATE; upstream ports: ${PROXY_ALLOWED_PORTS:-443})
 API reference: http://127.0.0.1:$PORT/docs   (OpenAPI: /openapi/v1.json; whole flow: src/Api/VaultGrains.Api.http)
 Admin token: $TOKEN_SOURCE
+Metrics (Prometheus): API http://127.0.0.1:$MANAGEMENT_PORT/metrics   silo 1..$SILOS http://127.0.0.1:$((MANAGEMENT_PORT + 1))/metrics..:$((MANAGEMENT_PORT + SILOS))   proxy http://127.0.0.1:$((MANAGEMENT_PORT - 1))/metrics
+Orleans dashboard: http://127.0.0.1:$MANAGEMENT_PORT/dashboard/   (admin token as Bearer, or as the password in the browser's prompt)
 Try it:
   $ADMIN_EXAMPLE
   ORG=\$(curl -s -X POST http://127.0.0.1:$PORT/api/admin/v1/organizations -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' -d '{"name":"Acme"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using VaultGrains.Api.Audit;
 using VaultGrains.Api.Endpoints;
 using VaultGrains.Domain;
@@ -15,7 +16,13 @@ public static class ApiHostingExtensions
         builder.Services.AddSingleton<IValidateOptions<ClusterCallOptions>, ClusterCallOptionsValidator>();
         builder.Services.AddOptions<ClusterCallOptions>().Bind(builder.Configuration.GetSection(ClusterCallOptions.Section)).ValidateOnStart();
         var calls = SettingsExtensions.Validated(builder.Configuration.GetSection(ClusterCallOptions.Section).Get<ClusterCallOptions>() ?? new(), new ClusterCallOptionsValidator());
-        builder.AddVaultClusterClient(calls.Timeout, client => client.AddOutgoingGrainCallFilter<ClusterCallRetry>());
+        builder.AddVaultClusterClient(calls.Timeout, client =>
+        {
+            client.AddOutgoingGrainCallFilter<ClusterCallRetry>();
+
+            // The dashboard's client side: its UI is served on the management port (ManagementEndpoints).
+            client.AddDashboard();
+        });
         return builder;
     }
 

@@ -1,11 +1,15 @@
 using VaultGrains.Api;
+using VaultGrains.Hosting.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddVaultTelemetry("vaultgrains-api", traceRequests: true);
+builder.AddVaultManagementUrl();
 builder.AddVaultClusterClient();
 builder.AddVaultApi();
 builder.AddVaultOpenApi();
 
 var app = builder.Build();
+app.MapVaultManagement();
 app.MapVaultApi();
 app.MapVaultOpenApi();
 app.Run();

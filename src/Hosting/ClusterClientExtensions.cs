@@ -46,6 +46,8 @@ public static class ClusterClientExtensions
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
                 return true;
             });
+            // W3C trace context travels with each grain call into the silo.
+            client.AddActivityPropagation();
             configure?.Invoke(client);
         });
         return builder;

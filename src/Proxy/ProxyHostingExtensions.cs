@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using VaultGrains.Hosting.Telemetry;
 using VaultGrains.Proxy.Destinations;
 using VaultGrains.Proxy.Forwarding;
 using VaultGrains.Proxy.Release;
@@ -63,6 +64,12 @@ public static class ProxyHostingExtensions
                     provider.GetRequiredService<ILogger<ConnectTunnelMiddleware>>());
                 ConnectTunnelMiddleware.Attach(listen, provider.GetRequiredService<ConnectTunnelMiddleware>(), tls);
             });
+
+            // The management listener (Management:Port, with AddVaultTelemetry): plain HTTP, /metrics only.
+            if (provider.GetService<IOptions<ManagementOptions>>()?.Value is { Port: > 0 } management)
+            {
+                kestrel.Listen(management.EndPoint);
+            }
         });
         return builder;
     }

@@ -12,7 +12,10 @@ using Orleans.Storage;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
+using Orleans.Dashboard;
 using VaultGrains.Hosting;
+using VaultGrains.Hosting.Telemetry;
+using VaultGrains.Silo.Telemetry;
 
 namespace VaultGrains.Silo;
 
@@ -21,10 +24,13 @@ public static class SiloHostingExtensions
     /// <summary>Makes this host a VaultGrains silo: clustering, grain storage and encryption, all from configuration.</summary>
     public static IHostApplicationBuilder AddVaultSilo(this IHostApplicationBuilder builder)
     {
+        // First: the Azure SDK decides once per process whether it emits activities.
+        var telemetry = builder.AddVaultTelemetry("vaultgrains-silo", traceRequests: false);
         var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
         builder.Services.AddVaultEncryption(builder.Configuration);
         builder.Services.AddVaultMembership(builder.Configuration);
         builder.Services.AddVaultSiloHealth(builder.Configuration);
+        builder.Services.AddHostedService<SiloManagementEndpoint>();
 
         // SIGTERM: Orleans leaves the cluster cleanly and deactivates (writes back) every grain;
         // callers are re-routed to the remaining silos. Orchestrators must wait longer than this.
@@ -57,6 +63,19 @@ public static class SiloHostingExtensions
             }
 
             silo.AddVaultGrainStorage(storage);
+
+            // W3C trace context from the caller's span to the grain's (the API and proxy add the same).
+            silo.AddActivityPropagation();
+            if (telemetry.Enabled)
+            {
+                silo.AddIncomingGrainCallFilter<VaultChangeMetricsFilter>();
+            }
+
+            if (telemetry.Enabled && telemetry.Dashboard)
+            {
+                // The dashboard's grains and call profiler; the API serves its UI on the management port.
+                silo.AddDashboard(options => options.HideTrace = true);
+            }
         });
         return builder;
     }
@@ -100,28 +119,33 @@ public static class SiloHostingExtensions
             o.BlobServiceClient = storage.CreateBlobServiceClient();
             o.ContainerName = storage.VaultContainer;
             o.DeleteStateOnClear = true;
-            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            o.GrainStorageSerializer = Measured(StorageNames.Vaults, new OrleansGrainStorageSerializer(serializer));
         }));
         silo.AddAzureBlobGrainStorage(StorageNames.Organizations, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.BlobServiceClient = storage.CreateBlobServiceClient();
             o.ContainerName = storage.OrganizationContainer;
             o.DeleteStateOnClear = true;
-            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            o.GrainStorageSerializer = Measured(StorageNames.Organizations, new OrleansGrainStorageSerializer(serializer));
         }));
         silo.AddAzureTableGrainStorage(StorageNames.ApiKeys, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.TableServiceClient = storage.CreateTableServiceClient();
             o.TableName = storage.ApiKeyTable;
-            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            o.GrainStorageSerializer = Measured(StorageNames.ApiKeys, new OrleansGrainStorageSerializer(serializer));
         }));
         silo.Services.AddVaultAudit(silo.Configuration, storage);
         silo.AddAzureTableGrainStorage(StorageNames.Runtimes, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.TableServiceClient = storage.CreateTableServiceClient();
             o.TableName = storage.RuntimeTable;
-            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            o.GrainStorageSerializer = Measured(StorageNames.Runtimes, new OrleansGrainStorageSerializer(serializer));
         }));
+        foreach (var provider in new[] { StorageNames.Vaults, StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes })
+        {
+            silo.Services.DecorateKeyedStorage(provider);
+        }
+
         return silo;
     }
 
@@ -133,6 +157,23 @@ public static class SiloHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddSingleton<IAuditStore>(_ => new BlobAuditStore(storage.CreateBlobServiceClient().GetBlobContainerClient(storage.AuditContainer)));
         return services;
+    }
+
+    private static IGrainStorageSerializer Measured(string provider, IGrainStorageSerializer serializer) =>
+        new MeasuringGrainStorageSerializer(provider, serializer);
+
+    /// <summary>Wraps a provider's keyed <see cref="IGrainStorage"/> in <see cref="MeasuredGrainStorage"/> (latency by outcome, batches).</summary>
+    private static void DecorateKeyedStorage(this IServiceCollection services, string provider)
+    {
+        var original = services.Last(d => d.ServiceType == typeof(IGrainStorage) && d.IsKeyedService && Equals(d.ServiceKey, provider));
+        services.Remove(original);
+        services.AddKeyedSingleton<IGrainStorage>(provider, (services, key) =>
+        {
+            var inner = original.KeyedImplementationFactory is { } factory
+                ? (IGrainStorage)factory(services, key)
+                : original.KeyedImplementationInstance as IGrainStorage ?? (IGrainStorage)ActivatorUtilities.CreateInstance(services, original.KeyedImplementationType!);
+            return new MeasuredGrainStorage(provider, inner, provider == StorageNames.Vaults ? services.GetRequiredService<IGrainContextAccessor>() : null);
+        });
     }
 
     /// <summary>

@@ -26,6 +26,40 @@ internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
 {
     private readonly byte[]? tokenHash = options.Value.Token is { Length: > 0 } token ? SHA256.HashData(Encoding.UTF8.GetBytes(token)) : null;
 
+    /// <summary>False when no admin token is configured: everything behind it answers 404.</summary>
+    public bool IsConfigured => tokenHash is not null;
+
+    /// <summary>
+    /// The request carries the admin token: as <c>Authorization: Bearer</c>, or (for a browser, which
+    /// cannot send a bearer header from the address bar) as the password of <c>Authorization: Basic</c>.
+    /// </summary>
+    public bool IsAdmin(HttpRequest request, bool allowBasic = false)
+    {
+        var presented = ApiKeyAuthentication.BearerToken(request) ?? (allowBasic ? BasicPassword(request) : null);
+        return tokenHash is not null && presented is not null
+            && CryptographicOperations.FixedTimeEquals(tokenHash, SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
+    }
+
+    private static string? BasicPassword(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        const string scheme = "Basic ";
+        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[scheme.Length..].Trim()));
+            return decoded.IndexOf(':') is >= 0 and var colon ? decoded[(colon + 1)..] : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     public async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         if (tokenHash is null)
@@ -33,9 +67,9 @@ internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
             return ApiResults.Error(StatusCodes.Status404NotFound, "not found");
         }
 
-        var presented = ApiKeyAuthentication.BearerToken(context.HttpContext.Request);
-        if (presented is null || !CryptographicOperations.FixedTimeEquals(tokenHash, SHA256.HashData(Encoding.UTF8.GetBytes(presented))))
+        if (!IsAdmin(context.HttpContext.Request))
         {
+            ApiMetrics.AuthenticationFailed("admin");
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing admin token");
         }
 

@@ -21,6 +21,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
         var http = context.HttpContext;
         if (BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key) || await ResolveAsync(key) is not { } resolved)
         {
+            ApiMetrics.AuthenticationFailed("api_key");
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing API key");
         }
 

@@ -64,9 +64,8 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
 {
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly Meter Meter = new("VaultGrains.Api");
-    private static readonly Counter<long> Retries = Meter.CreateCounter<long>("vaultgrains.cluster_call.retries", description: "Grain calls sent again after a transient failure.");
-    private static readonly Counter<long> GaveUp = Meter.CreateCounter<long>("vaultgrains.cluster_call.gave_up", description: "Grain calls that still failed when the retry budget ran out (answered 503).");
+    private static readonly Counter<long> Retries = ApiMetrics.Meter.CreateCounter<long>("vaultgrains.cluster_call.retries", description: "Grain calls sent again after a transient failure.");
+    private static readonly Counter<long> GaveUp = ApiMetrics.Meter.CreateCounter<long>("vaultgrains.cluster_call.gave_up", description: "Grain calls that still failed when the retry budget ran out (answered 503).");
 
     // Safe to repeat whatever happened to an earlier attempt. Anything not listed is not.
     private static readonly Dictionary<Type, HashSet<string>> Repeatable = new()

@@ -39,6 +39,11 @@ internal sealed class ErrorBoundary(RequestDelegate next, ILogger<ErrorBoundary>
             return;
         }
 
+        if (context.Response.StatusCode == StatusCodes.Status429TooManyRequests)
+        {
+            ApiMetrics.Throttled.Add(1);
+        }
+
         if (context.Response is { StatusCode: >= 400, HasStarted: false, ContentLength: null } response && response.ContentType is null)
         {
             await WriteAsync(context, ApiResults.Error(response.StatusCode, response.StatusCode switch

@@ -139,6 +139,35 @@ public sealed class KeyVaultKeyEncryptionKey : IKeyEncryptionKey
 
     private async ValueTask<byte[]> SendAsync(string operation, string algorithm, ReadOnlyMemory<byte> value, bool async, CancellationToken cancellationToken)
     {
+        using var activity = KeyVaultTelemetry.Source.StartActivity($"KeyVault {operation}", System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag("server.address", Id.Vault.Host);
+        activity?.SetTag("vaultgrains.keyvault.operation", operation);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Exception? failure = null;
+        try
+        {
+            return await SendOnceAsync(operation, algorithm, value, async, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
+        finally
+        {
+            var outcome = KeyVaultTelemetry.Outcome(failure, cancellationToken.IsCancellationRequested);
+            KeyVaultTelemetry.Duration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("outcome", outcome));
+            activity?.SetTag("vaultgrains.keyvault.outcome", outcome);
+            if (failure is not null)
+            {
+                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, outcome);
+            }
+        }
+    }
+
+    private async ValueTask<byte[]> SendOnceAsync(string operation, string algorithm, ReadOnlyMemory<byte> value, bool async, CancellationToken cancellationToken)
+    {
         if (algorithm != Algorithm)
         {
             // A stored algorithm is not trusted input: RSA1_5 would invite a padding oracle.

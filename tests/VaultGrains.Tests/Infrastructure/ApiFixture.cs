@@ -71,6 +71,11 @@ public class ApiFixture : IAsyncLifetime
     {
     }
 
+    /// <summary>For fixtures that add API services (after the production registrations) to every API instance.</summary>
+    protected virtual void ConfigureApi(IServiceCollection services)
+    {
+    }
+
     /// <summary>Stops the API and the silo, then starts both again on the same storage and ServiceId.</summary>
     public async Task RestartAsync()
     {
@@ -150,10 +155,11 @@ public class ApiFixture : IAsyncLifetime
 
             web.UseEnvironment("Development");
             web.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
-            if (configureServices is not null)
+            web.ConfigureServices(services =>
             {
-                web.ConfigureServices(configureServices);
-            }
+                ConfigureApi(services);
+                configureServices?.Invoke(services);
+            });
         });
 
     private async Task StopAsync()
