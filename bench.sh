@@ -4,7 +4,9 @@
 # to bench/results/. Everything runs on loopback, on free ports, with its data in a temporary
 # directory. With the secret proxy and a TLS upstream (bench/Upstream) it also measures requests
 # through the proxy against the same upstream direct. Settings: BENCH_* environment variables
-# (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy.
+# (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy. `./bench.sh audit` (a mode of
+# its own) measures what the audit trail costs: the hot-vault and spread-create scenarios with the
+# trail on, then again after restarting silo and API with Audit__Enabled=false, in one run.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 cd "$ROOT"
@@ -18,6 +20,11 @@ if [ $# -gt 0 ]; then BENCH_SCENARIOS="$(IFS=,; echo "$*")"; export BENCH_SCENAR
 case ",${BENCH_SCENARIOS:-proxy}," in *,proxy,*) RUN_PROXY=1 ;; *) RUN_PROXY=0 ;; esac
 ONLY_PROXY=0
 [ "${BENCH_SCENARIOS:-}" != "proxy" ] || ONLY_PROXY=1
+AUDIT=0
+case ",${BENCH_SCENARIOS:-}," in
+  ,audit,) AUDIT=1 ;;
+  *,audit,*) log "audit is a mode of its own: ./bench.sh audit (or BENCH_SCENARIOS=audit)"; exit 2 ;;
+esac
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaultgrains-bench.XXXXXX")"
 RESULTS="$ROOT/bench/results"
@@ -85,6 +92,43 @@ start_service() { # RUN
   wait_healthy "$API_PORT" 120 || { log "the API did not become healthy"; return 1; }
 }
 
+# The load generator runs in the background so that a signal reaches our trap at once.
+run_load() {
+  local status=0
+  dotnet "$ROOT/bench/Load/bin/Release/net10.0/VaultGrains.Bench.Load.dll" "$@" &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || status=$?
+  LOAD_PID=""
+  return "$status"
+}
+
+if [ "$AUDIT" = 1 ]; then
+  # The same two scenarios twice on the same machine in one run: what the trail costs is the
+  # ratio of the two phases. Each phase has a freshly started silo and API and its own 1,000 new
+  # vaults, so neither inherits the other's warm grains or fuller vaults. Short windows by default.
+  export BENCH_SCENARIOS=spread,hot BENCH_WARMUP="${BENCH_WARMUP:-3}" BENCH_DURATION="${BENCH_DURATION:-10}"
+  audit_phase() { # RUN on|off
+    log "audit trail $2: starting the service (1 silo + API on port $API_PORT)"
+    start_service "$1"
+    BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
+      --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" --audit-container "vaultgrains-audit" \
+      --phase "trail $2" --state "$WORK/run-$2.json" \
+      --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID"
+    stop_service
+  }
+  audit_phase 1 on
+  # Audit:Enabled is read by the silo; the API, restarted beside it, gets the same environment.
+  export Audit__Enabled=false
+  audit_phase 2 off
+  unset Audit__Enabled
+  # Every 201 of both phases durable: a third start, trail on as in production, lists them all.
+  log "restarting silo and API to verify that every acknowledged create was stored"
+  VERIFY=(--service "http://127.0.0.1:$API_PORT/")
+  if ! start_service 3; then VERIFY=(--service-unavailable "the service did not restart"); fi
+  BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run-on.json,$WORK/run-off.json" --out "$RESULT"
+  exit 0
+fi
+
 log "starting the service (1 silo + API on port $API_PORT)"
 start_service 1
 
@@ -113,16 +157,6 @@ if [ "$RUN_PROXY" = 1 ]; then
   PROXY_ARGS=(--upstream "https://$UPSTREAM_HOST:$UPSTREAM_PORT/" --upstream-ca "$WORK/upstream-ca.pem"
     --watch "proxy=$PROXY_PID" --watch "upstream=$UPSTREAM_PID")
 fi
-
-# The load generator runs in the background so that a signal reaches our trap at once.
-run_load() {
-  local status=0
-  dotnet "$ROOT/bench/Load/bin/Release/net10.0/VaultGrains.Bench.Load.dll" "$@" &
-  LOAD_PID=$!
-  wait "$LOAD_PID" || status=$?
-  LOAD_PID=""
-  return "$status"
-}
 
 BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" BENCH_PROXY_SECRET="${BENCH_PROXY_SECRET:-}" run_load run \
   --service "http://127.0.0.1:$API_PORT/" --ceiling "http://127.0.0.1:$CEILING_PORT/" \

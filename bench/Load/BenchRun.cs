@@ -7,7 +7,11 @@ namespace VaultGrains.Bench.Load;
 /// Every scenario against every target, one after the other, so that only one thing loads the
 /// machine at a time; the storage ceiling runs on the same Azurite right after scenario 1.
 /// </summary>
-internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IReadOnlyList<TargetState> targets, StorageCeiling? storage, string vaultContainer)
+/// <remarks>
+/// With <paramref name="audit"/>, every service scenario also counts the appends the audit trail
+/// committed while it ran (before and after it, never during the measured window).
+/// </remarks>
+internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IReadOnlyList<TargetState> targets, StorageCeiling? storage, string vaultContainer, AuditTrailBlobs? audit = null)
 {
     public List<ResultRow> Rows { get; } = [];
 
@@ -66,8 +70,24 @@ internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IRead
         foreach (var target in targets)
         {
             Log($"scenario {id} {scenario}: {target.Name}");
+            var trail = target.Name == "service" && audit is not null ? (Before: await audit.SnapshotAsync(), Creates: target.Ledger.AcknowledgedCount) : default;
             var (measurement, notes) = await run(target);
             var row = ResultRow.From(id, scenario, target.Name, measurement, notes);
+            if (target.Name == "service" && audit is not null)
+            {
+                var written = await audit.SnapshotAsync() - trail.Before;
+                var creates = target.Ledger.AcknowledgedCount - trail.Creates;
+                var perThousand = creates == 0 ? "-" : (written.Appends * 1000.0 / creates).ToString("F1", CultureInfo.InvariantCulture);
+                row = row with
+                {
+                    AuditAppends = written.Appends,
+                    AuditCreates = creates,
+                    AuditBytes = written.Bytes,
+                    Notes = (row.Notes.Length == 0 ? "" : row.Notes + "; ")
+                        + $"{audit.Container}: {written.Appends:N0} appends ({written.Bytes / 1048576.0:F1} MiB, {written.Segments:N0} new segments) for {creates:N0} creates, {perThousand} per 1,000",
+                };
+            }
+
             Rows.Add(row);
             Log($"  {row.Summary()}");
         }

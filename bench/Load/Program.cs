@@ -2,9 +2,11 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using VaultGrains.Bench.Load;
 
-// run:    drives every scenario against the service and the ceiling, saves figures and the ledger.
+// run:    drives every scenario against the service and the ceiling (when --ceiling is given), saves
+//         figures and the ledger. --phase LABEL names the service's rows "service, LABEL" (the audit
+//         comparison runs twice, trail on and off); --audit-container counts the trail's appends.
 // verify: after the service was restarted, checks every acknowledged create is stored, prints
-//         the table and writes the result file.
+//         the table and writes the result file. --state may name several run files (comma-separated).
 var options = Arguments.Parse(args[1..]);
 var settings = new BenchSettings();
 var json = new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
@@ -13,14 +15,16 @@ switch (args[0])
     case "run":
     {
         var adminToken = Environment.GetEnvironmentVariable("BENCH_ADMIN_TOKEN") ?? throw new InvalidOperationException("BENCH_ADMIN_TOKEN is not set.");
-        var storage = Environment.GetEnvironmentVariable("BENCH_STORAGE") is { Length: > 0 } connection ? new StorageCeiling(connection) : null;
+        var connection = Environment.GetEnvironmentVariable("BENCH_STORAGE") is { Length: > 0 } storageConnection ? storageConnection : null;
+        var storage = connection is null ? null : new StorageCeiling(connection);
+        var audit = connection is not null && options.Has("audit-container") ? new AuditTrailBlobs(connection, options.Get("audit-container")) : null;
         var watch = new ProcessWatch(options.Watched);
         var startedAt = DateTimeOffset.UtcNow;
         var loadBefore = Machine.LoadAverage();
         using var service = new ApiTarget("service", new Uri(options.Get("service")), adminToken, settings.Connections);
-        using var ceiling = new ApiTarget("ceiling", new Uri(options.Get("ceiling")), adminToken, settings.Connections);
-        TargetState[] targets = [new(service), new(ceiling)];
-        var run = new BenchRun(settings, watch, targets, storage, options.Get("vault-container"));
+        using var ceiling = options.Has("ceiling") ? new ApiTarget("ceiling", new Uri(options.Get("ceiling")), adminToken, settings.Connections) : null;
+        TargetState[] targets = ceiling is null ? [new(service)] : [new(service), new(ceiling)];
+        var run = new BenchRun(settings, watch, targets, storage, options.Get("vault-container"), audit);
         await run.RunAsync();
         if (settings.Runs("proxy") && options.Has("upstream"))
         {
@@ -31,18 +35,43 @@ switch (args[0])
 
         Table.AddRatios(run.Rows);
 
-        BenchRun.Log("ceiling: checking every acknowledged create is listed");
-        var ceilingDurability = await Durability.CheckAsync(ceiling, targets[1].Ledger.Export(), "by listing");
-        BenchRun.Log(ceilingDurability.Describe());
-        var state = new RunState(startedAt, settings.Describe(), loadBefore, run.Rows, ceilingDurability, targets[0].Ledger.Export(),
-            targets.ToDictionary(t => t.Name, t => Math.Round(t.SetupTime.TotalSeconds, 1)));
+        Durability? ceilingDurability = null;
+        if (ceiling is not null)
+        {
+            BenchRun.Log("ceiling: checking every acknowledged create is listed");
+            ceilingDurability = await Durability.CheckAsync(ceiling, targets[1].Ledger.Export(), "by listing");
+            BenchRun.Log(ceilingDurability.Describe());
+        }
+
+        var rows = run.Rows;
+        var phase = options.Has("phase") ? options.Get("phase") : null;
+        if (phase is not null)
+        {
+            rows = rows.Select(r => r.Target == "service" ? r with { Target = $"service, {phase}" } : r).ToList();
+        }
+
+        var state = new RunState(startedAt, settings.Describe(), loadBefore, rows, ceilingDurability, targets[0].Ledger.Export(),
+            targets.ToDictionary(t => phase is not null && t.Name == "service" ? $"service, {phase}" : t.Name, t => Math.Round(t.SetupTime.TotalSeconds, 1)));
         await File.WriteAllTextAsync(options.Get("state"), JsonSerializer.Serialize(state, json));
         break;
     }
 
     case "verify":
     {
-        var state = JsonSerializer.Deserialize<RunState>(await File.ReadAllTextAsync(options.Get("state")), json)!;
+        var states = new List<RunState>();
+        foreach (var file in options.Get("state").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            states.Add(JsonSerializer.Deserialize<RunState>(await File.ReadAllTextAsync(file), json)!);
+        }
+
+        // Several run files (one per phase) read as one run: the first one's start, settings and load.
+        var state = states[0] with
+        {
+            Rows = states.SelectMany(s => s.Rows).ToList(),
+            CeilingDurability = states.Select(s => s.CeilingDurability).FirstOrDefault(d => d is not null),
+            ServiceLedger = states.SelectMany(s => s.ServiceLedger).ToList(),
+            SetupSeconds = states.SelectMany(s => s.SetupSeconds).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Sum(p => p.Value)),
+        };
         Durability serviceDurability;
         if (options.Has("service-unavailable"))
         {
@@ -58,8 +87,9 @@ switch (args[0])
 
         var goals = Table.Goals(state.Rows, serviceDurability);
         var result = new BenchResult(state.StartedAt, Environment.GetEnvironmentVariable("BENCH_COMMIT") ?? "unknown", Machine.Describe(),
-            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows, [state.CeilingDurability, serviceDurability], goals,
-            ProxyFigures.From(state.Rows));
+            state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows,
+            state.CeilingDurability is null ? [serviceDurability] : [state.CeilingDurability, serviceDurability], goals,
+            ProxyFigures.From(state.Rows), AuditFigures.From(state.Rows));
         await File.WriteAllTextAsync(options.Get("out"), JsonSerializer.Serialize(result, json));
 
         Console.WriteLine();
@@ -97,6 +127,13 @@ switch (args[0])
             }
         }
 
+        if (result.Audit is { } auditFigures)
+        {
+            Console.WriteLine();
+            Console.WriteLine("Audit trail cost (the same scenarios on a silo with the trail on, then restarted with Audit__Enabled=false; ratio: on ÷ off):");
+            Console.Write(auditFigures.Render());
+        }
+
         Console.WriteLine();
         Console.WriteLine("Goals (service):");
         foreach (var goal in goals)
@@ -106,7 +143,7 @@ switch (args[0])
 
         Console.WriteLine();
         Console.WriteLine($"Result file: {options.Get("out")}");
-        return serviceDurability.Ok && state.CeilingDurability.Ok && (result.Proxy?.EveryRequestReleased ?? true) ? 0 : 3;
+        return serviceDurability.Ok && (state.CeilingDurability?.Ok ?? true) && (result.Proxy?.EveryRequestReleased ?? true) ? 0 : 3;
     }
 
     default:

@@ -39,6 +39,12 @@ internal sealed record ResultRow
     [JsonPropertyName("connections_opened"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? ConnectionsOpened { get; init; }
     /// <summary>Proxy scenarios: connections the upstream accepted during the scenario.</summary>
     [JsonPropertyName("upstream_connections"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? UpstreamConnections { get; init; }
+    /// <summary>Audit comparison: Append Blob appends committed to the audit container during the scenario (warm-up included).</summary>
+    [JsonPropertyName("audit_appends"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? AuditAppends { get; init; }
+    /// <summary>Audit comparison: creates acknowledged during the scenario (warm-up included), the events those appends carry.</summary>
+    [JsonPropertyName("audit_creates"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? AuditCreates { get; init; }
+    /// <summary>Audit comparison: bytes added to the audit container during the scenario.</summary>
+    [JsonPropertyName("audit_bytes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? AuditBytes { get; init; }
 
     public static ResultRow From(string id, string scenario, string target, Measurement m, string notes) => new()
     {
@@ -256,6 +262,12 @@ internal static class Table
                 $"{Ms(proxy.AddedP50)} ms", proxy.AddedP50 <= 1));
             goals.Add(new GoalResult($"secret proxy: throughput >= 50% of direct on a warm tunnel, {proxy.Connections} connections",
                 Percent(proxy.ThroughputRatio), proxy.ThroughputRatio >= 0.5));
+        }
+
+        foreach (var audit in AuditFigures.From(rows)?.Scenarios ?? [])
+        {
+            goals.Add(new GoalResult($"audit trail on: {audit.Scenario} >= 90% of the same run with it off",
+                $"{audit.OnThroughput:N0}/s vs {audit.OffThroughput:N0}/s = {Percent(audit.ThroughputRatio)}", audit.WithinTolerance));
         }
 
         var small = Find("5.1", "service");

@@ -9,7 +9,7 @@ internal sealed record RunState(
     [property: JsonPropertyName("settings")] Dictionary<string, string> Settings,
     [property: JsonPropertyName("load_average_before")] string LoadAverageBefore,
     [property: JsonPropertyName("rows")] List<ResultRow> Rows,
-    [property: JsonPropertyName("ceiling_durability")] Durability CeilingDurability,
+    [property: JsonPropertyName("ceiling_durability")] Durability? CeilingDurability,
     [property: JsonPropertyName("service_ledger")] IReadOnlyList<LedgerVault> ServiceLedger,
     [property: JsonPropertyName("setup_seconds")] Dictionary<string, double> SetupSeconds);
 
@@ -25,7 +25,8 @@ internal sealed record BenchResult(
     [property: JsonPropertyName("rows")] List<ResultRow> Rows,
     [property: JsonPropertyName("durability")] IReadOnlyList<Durability> Durability,
     [property: JsonPropertyName("goals")] IReadOnlyList<GoalResult> Goals,
-    [property: JsonPropertyName("proxy")] ProxyFigures? Proxy);
+    [property: JsonPropertyName("proxy")] ProxyFigures? Proxy,
+    [property: JsonPropertyName("audit"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AuditFigures? Audit = null);
 
 internal sealed record MachineInfo(
     [property: JsonPropertyName("cores")] int Cores,
