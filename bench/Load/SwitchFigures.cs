@@ -5,15 +5,15 @@ using System.Text.Json.Serialization;
 namespace VaultGrains.Bench.Load;
 
 /// <summary>
-/// A feature with an off switch whose cost <c>./bench.sh &lt;Key&gt;</c> measures: the same scenarios
+/// A feature with an off switch whose cost <c>./bench.sh audit</c> (<c>telemetry</c>) measures: the same scenarios
 /// against the service as shipped (phase "&lt;Label&gt; on") and after a restart of silo and API
 /// with <see cref="Setting"/> (phase "&lt;Label&gt; off"), in one run.
 /// </summary>
-internal sealed record BenchSwitch(string Key, string Name, string Label, string Setting, double Tolerance)
+internal sealed record BenchSwitch(string Name, string Phrase, string Label, string Setting, double Tolerance)
 {
-    public static readonly BenchSwitch Audit = new("audit", "Audit trail", "trail", "Audit__Enabled=false", 0.10);
+    public static readonly BenchSwitch Audit = new("Audit trail", "the audit trail", "trail", "Audit__Enabled=false", 0.10);
 
-    public static readonly BenchSwitch Telemetry = new("telemetry", "Telemetry", "telemetry", "Telemetry__Enabled=false", 0.05);
+    public static readonly BenchSwitch Telemetry = new("Telemetry", "telemetry", "telemetry", "Telemetry__Enabled=false", 0.05);
 
     public static IReadOnlyList<BenchSwitch> All { get; } = [Audit, Telemetry];
 
@@ -44,11 +44,11 @@ internal sealed record SwitchFigures(
             .ToList();
         return pairs.Count == 0
             ? null
-            : new SwitchFigures(feature, pairs, feature.Tolerance, $"with the {feature.Name.ToLowerInvariant()} on, throughput >= {1 - feature.Tolerance:P0} of the same run with it off");
+            : new SwitchFigures(feature, pairs, feature.Tolerance, $"with {feature.Phrase} on, throughput >= {1 - feature.Tolerance:P0} of the same run with it off");
     }
 
     public string Headline =>
-        $"{Switch.Name} cost (the same scenarios on a silo with the {Switch.Name.ToLowerInvariant()} on, then restarted with {Switch.Setting}; ratio: on ÷ off):";
+        $"{Switch.Name} cost (the same scenarios on a silo with {Switch.Phrase} on, then restarted with {Switch.Setting}; ratio: on ÷ off):";
 
     public string Render()
     {
