@@ -47,6 +47,7 @@ internal sealed record SwitchFigures(
             : new SwitchFigures(feature, pairs, feature.Tolerance, $"with {feature.Phrase} on, throughput >= {1 - feature.Tolerance:P0} of the same run with it off");
     }
 
+    [JsonIgnore]
     public string Headline =>
         $"{Switch.Name} cost (the same scenarios on a silo with {Switch.Phrase} on, then restarted with {Switch.Setting}; ratio: on ÷ off):";
 
