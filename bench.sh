@@ -4,9 +4,10 @@
 # to bench/results/. Everything runs on loopback, on free ports, with its data in a temporary
 # directory. With the secret proxy and a TLS upstream (bench/Upstream) it also measures requests
 # through the proxy against the same upstream direct. Settings: BENCH_* environment variables
-# (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy. `./bench.sh audit` (a mode of
-# its own) measures what the audit trail costs: the hot-vault and spread-create scenarios with the
-# trail on, then again after restarting silo and API with Audit__Enabled=false, in one run.
+# (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy. `./bench.sh audit` and
+# `./bench.sh telemetry` (modes of their own) measure what a feature with an off switch costs: the
+# hot-vault and spread-create scenarios as shipped, then again after restarting silo and API with
+# Audit__Enabled=false (Telemetry__Enabled=false), in one run.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 cd "$ROOT"
@@ -20,10 +21,14 @@ if [ $# -gt 0 ]; then BENCH_SCENARIOS="$(IFS=,; echo "$*")"; export BENCH_SCENAR
 case ",${BENCH_SCENARIOS:-proxy}," in *,proxy,*) RUN_PROXY=1 ;; *) RUN_PROXY=0 ;; esac
 ONLY_PROXY=0
 [ "${BENCH_SCENARIOS:-}" != "proxy" ] || ONLY_PROXY=1
-AUDIT=0
+# On/off comparison of a feature with an off switch: its name (the mode), the label of the two
+# phases' rows ("LABEL on" / "LABEL off", bench/Load/SwitchFigures.cs) and the setting that turns
+# it off.
+SWITCH=""
 case ",${BENCH_SCENARIOS:-}," in
-  ,audit,) AUDIT=1 ;;
-  *,audit,*) log "audit is a mode of its own: ./bench.sh audit (or BENCH_SCENARIOS=audit)"; exit 2 ;;
+  ,audit,) SWITCH=audit SWITCH_LABEL=trail SWITCH_SETTING=Audit__Enabled ;;
+  ,telemetry,) SWITCH=telemetry SWITCH_LABEL=telemetry SWITCH_SETTING=Telemetry__Enabled ;;
+  *,audit,*|*,telemetry,*) log "audit and telemetry are modes of their own: ./bench.sh audit, ./bench.sh telemetry"; exit 2 ;;
 esac
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaultgrains-bench.XXXXXX")"
@@ -102,26 +107,31 @@ run_load() {
   return "$status"
 }
 
-if [ "$AUDIT" = 1 ]; then
-  # The same two scenarios twice on the same machine in one run: what the trail costs is the
+if [ -n "$SWITCH" ]; then
+  # The same two scenarios twice on the same machine in one run: what the feature costs is the
   # ratio of the two phases. Each phase has a freshly started silo and API and its own 1,000 new
   # vaults, so neither inherits the other's warm grains or fuller vaults. Short windows by default.
   export BENCH_SCENARIOS=spread,hot BENCH_WARMUP="${BENCH_WARMUP:-3}" BENCH_DURATION="${BENCH_DURATION:-10}"
-  audit_phase() { # RUN on|off
-    log "audit trail $2: starting the service (1 silo + API on port $API_PORT)"
+  SWITCH_ARGS=()
+  # The audit comparison also counts the trail's appends in its container.
+  [ "$SWITCH" != audit ] || SWITCH_ARGS=(--audit-container "vaultgrains-audit")
+  switch_phase() { # RUN on|off
+    log "$SWITCH $2: starting the service (1 silo + API on port $API_PORT)"
     start_service "$1"
     BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
-      --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" --audit-container "vaultgrains-audit" \
-      --phase "trail $2" --state "$WORK/run-$2.json" \
+      --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" "${SWITCH_ARGS[@]}" \
+      --phase "$SWITCH_LABEL $2" --state "$WORK/run-$2.json" \
       --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID"
     stop_service
   }
-  audit_phase 1 on
-  # Audit:Enabled is read by the silo; the API, restarted beside it, gets the same environment.
-  export Audit__Enabled=false
-  audit_phase 2 off
-  unset Audit__Enabled
-  # Every 201 of both phases durable: a third start, trail on as in production, lists them all.
+  unset "$SWITCH_SETTING" # phase 1 as shipped, whatever this shell had set
+  switch_phase 1 on
+  # Silo and API are restarted with the setting in their environment (Audit:Enabled is read by the
+  # silo, Telemetry:Enabled by both).
+  export "$SWITCH_SETTING=false"
+  switch_phase 2 off
+  unset "$SWITCH_SETTING"
+  # Every 201 of both phases durable: a third start, as shipped, lists them all.
   log "restarting silo and API to verify that every acknowledged create was stored"
   VERIFY=(--service "http://127.0.0.1:$API_PORT/")
   if ! start_service 3; then VERIFY=(--service-unavailable "the service did not restart"); fi

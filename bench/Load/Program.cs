@@ -4,7 +4,8 @@ using VaultGrains.Bench.Load;
 
 // run:    drives every scenario against the service and the ceiling (when --ceiling is given), saves
 //         figures and the ledger. --phase LABEL names the service's rows "service, LABEL" (the audit
-//         comparison runs twice, trail on and off); --audit-container counts the trail's appends.
+//         and telemetry comparisons run twice, e.g. "trail on" and "trail off": BenchSwitch);
+//         --audit-container counts the trail's appends.
 // verify: after the service was restarted, checks every acknowledged create is stored, prints
 //         the table and writes the result file. --state may name several run files (comma-separated).
 var options = Arguments.Parse(args[1..]);
@@ -89,7 +90,7 @@ switch (args[0])
         var result = new BenchResult(state.StartedAt, Environment.GetEnvironmentVariable("BENCH_COMMIT") ?? "unknown", Machine.Describe(),
             state.LoadAverageBefore, Machine.LoadAverage(), state.Settings, state.SetupSeconds, state.Rows,
             state.CeilingDurability is null ? [serviceDurability] : [state.CeilingDurability, serviceDurability], goals,
-            ProxyFigures.From(state.Rows), AuditFigures.From(state.Rows));
+            ProxyFigures.From(state.Rows), SwitchFigures.From(BenchSwitch.Audit, state.Rows), SwitchFigures.From(BenchSwitch.Telemetry, state.Rows));
         await File.WriteAllTextAsync(options.Get("out"), JsonSerializer.Serialize(result, json));
 
         Console.WriteLine();
@@ -127,11 +128,11 @@ switch (args[0])
             }
         }
 
-        if (result.Audit is { } auditFigures)
+        foreach (var switchFigures in new[] { result.Audit, result.Telemetry }.OfType<SwitchFigures>())
         {
             Console.WriteLine();
-            Console.WriteLine("Audit trail cost (the same scenarios on a silo with the trail on, then restarted with Audit__Enabled=false; ratio: on ÷ off):");
-            Console.Write(auditFigures.Render());
+            Console.WriteLine(switchFigures.Headline);
+            Console.Write(switchFigures.Render());
         }
 
         Console.WriteLine();

@@ -26,7 +26,8 @@ internal sealed record BenchResult(
     [property: JsonPropertyName("durability")] IReadOnlyList<Durability> Durability,
     [property: JsonPropertyName("goals")] IReadOnlyList<GoalResult> Goals,
     [property: JsonPropertyName("proxy")] ProxyFigures? Proxy,
-    [property: JsonPropertyName("audit"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] AuditFigures? Audit = null);
+    [property: JsonPropertyName("audit"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SwitchFigures? Audit = null,
+    [property: JsonPropertyName("telemetry"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SwitchFigures? Telemetry = null);
 
 internal sealed record MachineInfo(
     [property: JsonPropertyName("cores")] int Cores,
