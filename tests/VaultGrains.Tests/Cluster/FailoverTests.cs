@@ -41,6 +41,7 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
             var unavailable = load.Outcomes.Count(o => o.Status == 503 && o.Finished >= killedAt && o.Started <= recovered);
             Report("kill -9", moved.Length, vaults.Length, recovered - killedAt, unavailable, counts);
             Assert.True(counts.GetValueOrDefault(201) > 0);
+            await AssertEveryCreateIsAuditedAsync(client, load);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -213,4 +214,34 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
 
     private static string Format(Dictionary<int, int> counts) =>
         string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Value} x {c.Key}"));
+
+    /// <summary>No event of an acknowledged change is lost: every 201 has its success event, and the chain verifies.</summary>
+    private async Task AssertEveryCreateIsAuditedAsync(HttpClient client, SecretLoad load)
+    {
+        var audited = new HashSet<string>(StringComparer.Ordinal);
+        string? organizationId = null;
+        string? next = null;
+        do
+        {
+            var page = await ProcessCluster.ReadAsync(await client.GetAsync("/api/public/v1/audit-events?action=secret.create&limit=1000" + (next is null ? "" : $"&before={next}")));
+            foreach (var e in page.GetProperty("events").EnumerateArray())
+            {
+                organizationId = e.GetProperty("organization_id").GetString();
+                if (e.GetProperty("outcome").GetString() == "success")
+                {
+                    audited.Add(e.GetProperty("resource").GetProperty("secret_id").GetString()!);
+                }
+            }
+
+            next = page.GetProperty("next").GetString();
+        }
+        while (next is not null);
+
+        var acknowledged = load.Outcomes.Where(o => o.Created).Select(o => o.SecretId!).ToList();
+        Assert.DoesNotContain(acknowledged, id => !audited.Contains(id));
+        using var admin = cluster.CreateClient(ProcessCluster.AdminToken);
+        var verified = await ProcessCluster.ReadAsync(await admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        output.WriteLine($"audit: {acknowledged.Count} acknowledged creates, each with its event; {verified.GetProperty("verified").GetInt32()} events verify");
+    }
 }

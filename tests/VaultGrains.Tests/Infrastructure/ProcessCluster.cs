@@ -189,7 +189,7 @@ public sealed class ProcessCluster : IAsyncLifetime
         }
     }
 
-    private static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
+    public static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
