@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Net;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -26,6 +27,10 @@ internal sealed partial class ProxyRequestHandler(
 {
     private static readonly ForwarderRequestConfig RequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
     private static readonly byte[] HealthyBody = "{\"status\":\"ok\"}"u8.ToArray();
+
+    // The rewriter's and scrubber's lookups are built once per runtime snapshot (the directory hands
+    // out the same RuntimeSecrets until the runtime changes), not once per request.
+    private static readonly ConditionalWeakTable<RuntimeSecrets, PreparedSecrets> Prepared = new();
 
     public Task HandleAsync(HttpContext context) =>
         context.Features.Get<ProxyTunnel>() is { } tunnel ? HandleTunnelRequestAsync(context, tunnel) : HandleDirectRequestAsync(context);
@@ -142,7 +147,7 @@ internal sealed partial class ProxyRequestHandler(
 
     private async Task ForwardAsync(HttpContext context, RuntimeSecrets secrets, ReleaseTarget target, Uri origin, string pathAndQuery, CheckedDestination destination)
     {
-        var rewriter = new PlaceholderRewriter(secrets);
+        var (rewriter, scrubber) = Prepared.GetValue(secrets, static held => new PreparedSecrets(new PlaceholderRewriter(held), new ResponseScrubber(held.Secrets)));
         var method = context.Request.Method;
         if (HttpMethods.IsTrace(method) || HttpMethods.IsConnect(method))
         {
@@ -162,7 +167,6 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
-        var scrubber = new ResponseScrubber(secrets.Secrets);
         var transformer = new ReleasingTransformer(rewriter, scrubber, target, origin, pathAndQuery, destination);
         ForwarderError error;
         try
@@ -221,6 +225,8 @@ internal sealed partial class ProxyRequestHandler(
                 secrets.OrganizationId));
         }
     }
+
+    private sealed record PreparedSecrets(PlaceholderRewriter Rewriter, ResponseScrubber Scrubber);
 
     /// <summary>The path with only the names of its query parameters: <c>/v1/items?key&amp;page</c>.</summary>
     internal static string WithoutQueryValues(string pathAndQuery)
