@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -43,6 +44,22 @@ public static class TestCertificates
         using var withKey = issued.CopyWithPrivateKey(key);
         return Reimport(withKey);
     }
+
+    /// <summary>A TLS client check that accepts exactly the certificates <paramref name="authority"/> issued for the name asked for, as an agent trusting the proxy CA does.</summary>
+    public static RemoteCertificateValidationCallback TrustOnly(X509Certificate2 authority) => (_, certificate, _, errors) =>
+    {
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(leaf);
+    };
 
     /// <summary>Writes the certificate (no key) as PEM to a new temporary file and returns its path.</summary>
     public static string WritePem(X509Certificate2 certificate)

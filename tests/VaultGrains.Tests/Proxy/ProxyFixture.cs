@@ -98,20 +98,8 @@ public sealed class ProxyFixture : IAsyncLifetime
         };
     }
 
-    public bool TrustProxyAuthority(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
-    {
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-        {
-            return false;
-        }
-
-        using var custom = new X509Chain();
-        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        custom.ChainPolicy.CustomTrustStore.Add(ProxyAuthority);
-        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return custom.Build(leaf);
-    }
+    public bool TrustProxyAuthority(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
+        TestCertificates.TrustOnly(ProxyAuthority)(sender, certificate, chain, errors);
 
     /// <summary>A raw TCP connection to the proxy that sent <c>CONNECT authority</c> and read the answer's head and body.</summary>
     public async Task<RawTunnel> ConnectAsync(string authority, string? proxyAuthorization, int? port = null)

@@ -293,19 +293,7 @@ public sealed class ReleasePathTests(ReleasePathFixture fixture, ITestOutputHelp
                 Proxy = new WebProxy($"http://127.0.0.1:{fixture.Proxy.Port}") { Credentials = new NetworkCredential(runtimeId, token) },
                 UseProxy = true,
             };
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-                {
-                    return false;
-                }
-
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(authority);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-            };
+            handler.SslOptions.RemoteCertificateValidationCallback = TestCertificates.TrustOnly(authority);
             return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(15) };
         }
     }
