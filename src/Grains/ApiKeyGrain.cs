@@ -24,10 +24,17 @@ internal sealed class ApiKeyGrain(
         await storage.WriteStateAsync();
     }
 
-    public Task<ResolvedApiKey?> Resolve() =>
-        Task.FromResult(storage.State is { Revoked: false, OrganizationId: { } organizationId, KeyId: { } keyId }
-            ? new ResolvedApiKey(organizationId, keyId)
-            : null);
+    public Task<ResolvedApiKey?> Resolve()
+    {
+        if (storage.State is { Revoked: false, OrganizationId: { } organizationId, KeyId: { } keyId })
+        {
+            return Task.FromResult<ResolvedApiKey?>(new ResolvedApiKey(organizationId, keyId));
+        }
+
+        // Unknown (a guess) or revoked: do not keep an activation per key an attacker makes up.
+        DeactivateOnIdle();
+        return Task.FromResult<ResolvedApiKey?>(null);
+    }
 
     public async Task Revoke()
     {

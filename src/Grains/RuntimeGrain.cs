@@ -32,11 +32,33 @@ internal sealed class RuntimeGrain(
     // Starts anywhere, so a new activation never repeats a stamp an earlier one handed out.
     private long stamp = Random.Shared.NextInt64();
 
+    // Told by the organization when it is switched off or on; read from it when this activation starts.
+    private bool organizationDisabled;
+
     private string RuntimeId => this.GetPrimaryKeyString();
 
     private RuntimeState State => storage.State;
 
     private bool Exists => State.OrganizationId is not null;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (State.OrganizationId is { } organizationId)
+        {
+            organizationDisabled = await GrainFactory.GetGrain<IOrganizationGrain>(organizationId).IsDisabled();
+        }
+    }
+
+    public Task OrganizationAccessChanged(bool disabled)
+    {
+        if (organizationDisabled != disabled)
+        {
+            organizationDisabled = disabled;
+            Changed();
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task<VaultReply<RuntimeDetails>> Create(string organizationId, NewRuntime runtime)
     {
@@ -183,7 +205,7 @@ internal sealed class RuntimeGrain(
 
     public async Task<VaultReply<RuntimeRelease>> Release(string tokenHash)
     {
-        if (!HoldsToken(tokenHash))
+        if (!HoldsToken(tokenHash) || organizationDisabled)
         {
             return VaultReply<RuntimeRelease>.Fail(VaultError.RuntimeNotFound);
         }
@@ -211,10 +233,16 @@ internal sealed class RuntimeGrain(
             secrets.AddRange(reply.Value!.Where(secret => envKeys.Add(secret.EnvKey)));
         }
 
+        // Switched off (or deleted) while the vaults answered.
+        if (organizationDisabled || !Exists)
+        {
+            return VaultReply<RuntimeRelease>.Fail(VaultError.RuntimeNotFound);
+        }
+
         return VaultReply<RuntimeRelease>.Ok(new RuntimeRelease(RuntimeId, State.OrganizationId!, secrets, releasedAt));
     }
 
-    public Task<long?> CheckStamp(string tokenHash) => Task.FromResult(HoldsToken(tokenHash) ? stamp : (long?)null);
+    public Task<long?> CheckStamp(string tokenHash) => Task.FromResult(HoldsToken(tokenHash) && !organizationDisabled ? stamp : (long?)null);
 
     public Task SecretsChanged(string vaultId)
     {

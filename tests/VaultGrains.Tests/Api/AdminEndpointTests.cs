@@ -136,7 +136,7 @@ public sealed partial class AdminEndpointTests(ApiFixture fixture)
         var key = first.DefaultRequestHeaders.Authorization!.Parameter!;
         var clock = new ManualClock();
         await using var instance = fixture.CreateApiInstance(services => services.AddSingleton(provider =>
-            new ApiKeyAuthentication(provider.GetRequiredService<IGrainFactory>(), clock)));
+            ActivatorUtilities.CreateInstance<ApiKeyAuthentication>(provider, clock)));
         var second = fixture.CreateClient(instance, key);
         Assert.Equal(HttpStatusCode.OK, (await second.GetAsync(Vaults)).StatusCode);
 
