@@ -54,7 +54,7 @@ public static class ApiHostingExtensions
     {
         app.UseMiddleware<ErrorBoundary>();
         app.UseRateLimiter();
-        var api = app.MapGroup("/api/public/v1").RequireRateLimiting(RequestLimits.PerKeyPolicy);
+        var api = app.MapGroup("/api/public/v1").RequireVaultRequestLimits();
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();

@@ -54,6 +54,10 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("GetVaultIds")]
     Task<IReadOnlyList<string>> GetVaultIds();
 
+    /// <summary>The hashes of the listed API keys and the ids of the runtimes, for the one-time sealing walk at upgrade.</summary>
+    [Alias("GetCredentialRecords")]
+    Task<CredentialRecords> GetCredentialRecords();
+
     /// <summary>Records a new API key (its hash) and makes it usable.</summary>
     [Alias("CreateApiKey")]
     Task<VaultReply<ApiKeyDetails>> CreateApiKey(NewApiKey key);

@@ -60,6 +60,10 @@ public interface IRuntimeGrain : IGrainWithStringKey
     [Alias("OrganizationAccessChanged"), AlwaysInterleave]
     Task OrganizationAccessChanged(bool disabled);
 
+    /// <summary>Seals a record written before records were sealed; false when there was nothing to seal. Only for the one-time sealing at upgrade.</summary>
+    [Alias("SealIfUnsealed")]
+    Task<bool> SealIfUnsealed();
+
     /// <summary>Tells <paramref name="observer"/> of every change for the next minute; proxies subscribe again while they hold the runtime.</summary>
     [Alias("Subscribe"), AlwaysInterleave]
     Task Subscribe(IRuntimeObserver observer);

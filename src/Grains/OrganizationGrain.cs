@@ -211,6 +211,9 @@ internal sealed class OrganizationGrain(
     public Task<IReadOnlyList<string>> GetVaultIds() =>
         Task.FromResult<IReadOnlyList<string>>(storage.State.Vaults.Select(v => v.Id).ToArray());
 
+    public Task<CredentialRecords> GetCredentialRecords() =>
+        Task.FromResult(new CredentialRecords(storage.State.ApiKeys.Select(k => k.KeyHash).ToArray(), storage.State.RuntimeIds.ToArray()));
+
     public async Task<VaultReply<ApiKeyDetails>> CreateApiKey(NewApiKey key)
     {
         if (!Exists)

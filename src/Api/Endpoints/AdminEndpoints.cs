@@ -52,8 +52,16 @@ internal static class AdminEndpoints
             .Produces<RewrapCounts>()
             .ProducesErrors(401, 404, 503)
             .WithDescription("Walks all organizations and vaults; values are not decrypted or re-encrypted. Returns counts.");
+        admin.MapPost("/maintenance/seal-records", SealCredentialRecords).WithName("SealCredentialRecords")
+            .WithSummary("Seal API key and runtime records written before records were sealed (once, at upgrade)")
+            .Produces<SealCounts>()
+            .ProducesErrors(401, 404, 503)
+            .WithDescription("Run while the silos have `Integrity:AcceptUnsealedRecords=true`, then remove that setting: from then on a record without a valid seal is refused as an integrity failure. Idempotent.");
         return app;
     }
+
+    private static async Task<IResult> SealCredentialRecords(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>
+        ApiResults.Ok(await CredentialSealing.RunAsync(grains, loggers.CreateLogger(typeof(CredentialSealing)), http.RequestAborted));
 
     /// <summary>Moves every vault key to the configured key-encryption key; values are not touched.</summary>
     private static async Task<IResult> RewrapVaultKeys(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>

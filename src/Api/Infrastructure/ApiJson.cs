@@ -153,6 +153,7 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(AuditVerificationResponse))]
 [JsonSerializable(typeof(ProbeResponse))]
 [JsonSerializable(typeof(RewrapCounts))]
+[JsonSerializable(typeof(SealCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 

@@ -77,6 +77,14 @@ internal static class RequestLimits
         return builder;
     }
 
+    /// <summary>The per-key rate on every endpoint of <paramref name="group"/>, and its 429 in the OpenAPI document.</summary>
+    public static RouteGroupBuilder RequireVaultRequestLimits(this RouteGroupBuilder group)
+    {
+        group.RequireRateLimiting(PerKeyPolicy);
+        group.WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status429TooManyRequests, typeof(ErrorBody), ["application/json"]));
+        return group;
+    }
+
     /// <summary>Answers 429 with <c>Retry-After</c> (whole seconds, at least 1) from the refused lease.</summary>
     public static ValueTask WriteTooManyAsync(HttpContext http, RateLimitLease lease)
     {

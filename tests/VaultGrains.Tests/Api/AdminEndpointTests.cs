@@ -25,7 +25,7 @@ public sealed partial class AdminEndpointTests(ApiFixture fixture)
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         var created = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal(["id", "name", "created_at"], Names(created));
+        Assert.Equal(["id", "name", "created_at", "disabled", "limits"], Names(created));
         Assert.Matches(OrganizationId(), Text(created, "id"));
         Assert.Equal("Acme", Text(created, "name"));
         var fetched = await ApiFixture.ReadAsync(await Admin.GetAsync($"{Organizations}/{Text(created, "id")}"));
