@@ -51,6 +51,10 @@ internal sealed class OrganizationGrain(
     private static readonly TimeSpan SummaryFlushPeriod = TimeSpan.FromSeconds(2);
     private readonly Dictionary<string, Task<VaultReply<VaultDetails>>> creatingVaults = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task<VaultReply<RuntimeDetails>>> creatingRuntimes = new(StringComparer.Ordinal);
+
+    // Slots taken by creates that are not listed yet; a listed one (still being written) counts in the listing.
+    private int reservedVaults;
+    private int reservedRuntimes;
     private readonly SemaphoreSlim writeTurn = new(1, 1);
     private long changesRequested;
     private long changesWritten;
@@ -126,11 +130,12 @@ internal sealed class OrganizationGrain(
         }
 
         // The check and the reservation happen in one turn, with no await between: the quota is exact.
-        if (storage.State.Vaults.Count + creatingVaults.Count >= Limits.Vaults)
+        if (storage.State.Vaults.Count + reservedVaults >= Limits.Vaults)
         {
             return Task.FromResult(VaultReply<VaultDetails>.Fail(VaultError.VaultLimitReached));
         }
 
+        reservedVaults++;
         var creating = CreateReservedVaultAsync(vaultId, new NewVault(OrganizationId, name, description));
         creatingVaults[vaultId] = creating;
         return creating;
@@ -140,6 +145,7 @@ internal sealed class OrganizationGrain(
     {
         // Runs after the reservation is recorded, so its removal below can never precede it.
         await Task.Yield();
+        var reserved = true;
         try
         {
             // The organization's other calls go on while the vault waits for Key Vault.
@@ -150,7 +156,10 @@ internal sealed class OrganizationGrain(
                 return created;
             }
 
+            // The slot passes from the reservation to the listing in one step.
             InsertInIdOrder(storage.State.Vaults, created.Value!, v => v.Id);
+            reservedVaults--;
+            reserved = false;
             if (!await PersistAsync())
             {
                 // Do not leave a vault that no listing shows.
@@ -164,6 +173,10 @@ internal sealed class OrganizationGrain(
         finally
         {
             creatingVaults.Remove(vaultId);
+            if (reserved)
+            {
+                reservedVaults--;
+            }
         }
     }
 
@@ -346,18 +359,24 @@ internal sealed class OrganizationGrain(
 
         // A listed runtime is a repeat: its grain answers it (or refuses a different create).
         var listed = storage.State.RuntimeIds.Contains(runtime.Id);
-        if (!listed && storage.State.RuntimeIds.Count + creatingRuntimes.Count >= Limits.Runtimes)
+        if (!listed && storage.State.RuntimeIds.Count + reservedRuntimes >= Limits.Runtimes)
         {
             return Task.FromResult(VaultReply<RuntimeDetails>.Fail(VaultError.RuntimeLimitReached));
         }
 
-        var creating = CreateReservedRuntimeAsync(runtime);
+        var creating = CreateReservedRuntimeAsync(runtime, reserve: !listed);
         creatingRuntimes[runtime.Id] = creating;
         return creating;
     }
 
-    private async Task<VaultReply<RuntimeDetails>> CreateReservedRuntimeAsync(NewRuntime runtime)
+    private async Task<VaultReply<RuntimeDetails>> CreateReservedRuntimeAsync(NewRuntime runtime, bool reserve)
     {
+        var reserved = reserve;
+        if (reserve)
+        {
+            reservedRuntimes++;
+        }
+
         await Task.Yield();
         try
         {
@@ -369,6 +388,12 @@ internal sealed class OrganizationGrain(
             }
 
             InsertInIdOrder(storage.State.RuntimeIds, runtime.Id, id => id);
+            if (reserved)
+            {
+                reservedRuntimes--;
+                reserved = false;
+            }
+
             if (!await PersistAsync())
             {
                 // Do not leave a runtime (and a working token) that no listing shows.
@@ -382,6 +407,10 @@ internal sealed class OrganizationGrain(
         finally
         {
             creatingRuntimes.Remove(runtime.Id);
+            if (reserved)
+            {
+                reservedRuntimes--;
+            }
         }
     }
 

@@ -26,9 +26,39 @@ internal sealed class StateKeyGrain(
         {
             await CreateAsync();
         }
+        else if (storage.State.Key.KeyId != keyProtector.CurrentKeyId)
+        {
+            await RewrapAsync(storage.State.Key);
+        }
 
         var key = storage.State.Key!;
         return new WrappedStateKey(key.KeyId, key.Algorithm, key.Bytes);
+    }
+
+    // After a KEK rotation: moved to the current key, so the old version can be retired (as vault keys are).
+    private async Task RewrapAsync(WrappedKey old)
+    {
+        try
+        {
+            var keyBytes = await keyProtector.UnwrapAsync(old, CancellationToken.None);
+            try
+            {
+                storage.State.Key = await keyProtector.WrapAsync(keyBytes, CancellationToken.None);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(keyBytes);
+            }
+
+            await storage.WriteStateAsync();
+            logger.LogInformation("State key re-wrapped from {OldKeyId} to {KeyId}", old.KeyId, storage.State.Key.KeyId);
+        }
+        catch (Exception e) when (e is not WrappedKeyRejectedException)
+        {
+            // The old wrapping still works; try again on a later activation.
+            logger.LogWarning("State key not re-wrapped yet: {Error}", e.GetType().Name);
+            await storage.ReadStateAsync();
+        }
     }
 
     private async Task CreateAsync()
