@@ -99,6 +99,8 @@ internal sealed class OrganizationGrain(
         storage.State.CreatedAt = Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
         if (!await PersistAsync())
         {
+            // Not created as far as anyone may be told, until the next activation reads storage.
+            storage.State.Name = null;
             return VaultReply<OrganizationDetails>.Fail(VaultError.Unavailable);
         }
 
