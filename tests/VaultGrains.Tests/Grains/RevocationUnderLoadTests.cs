@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using VaultGrains.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace VaultGrains.Tests.Grains;
 
@@ -10,7 +11,7 @@ namespace VaultGrains.Tests.Grains;
 /// the operator's revocation must not queue behind them.
 /// </summary>
 [Collection(nameof(KeyVaultCollection))]
-public sealed class RevocationUnderLoadTests(KeyVaultApiFixture fixture) : IDisposable
+public sealed class RevocationUnderLoadTests(KeyVaultApiFixture fixture, ITestOutputHelper output) : IDisposable
 {
     public void Dispose() => fixture.StandIn.Delay = TimeSpan.Zero;
 
@@ -47,6 +48,7 @@ public sealed class RevocationUnderLoadTests(KeyVaultApiFixture fixture) : IDisp
         }
 
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"refused only after {watch.ElapsedMilliseconds} ms");
+        output.WriteLine($"revocation answered 204 in {answeredIn.TotalMilliseconds:F0} ms with {pendingAtRevoke} creates in flight; key refused {watch.ElapsedMilliseconds} ms after the DELETE was sent");
 
         // When Key Vault has answered, the listing shows exactly the vaults whose create succeeded.
         var answers = await Task.WhenAll(creates);
