@@ -10,7 +10,7 @@ internal sealed class ApiKeyState
     [Id(1)] public string? KeyId { get; set; }
     [Id(2)] public bool Revoked { get; set; }
 
-    /// <summary>HMAC under the state key over the key hash, organization, key id and revocation (<see cref="StateSeal"/>).</summary>
+    /// <summary>HMAC under the state key over the key hash, organization, key id and revocation (<see cref="CredentialSeal"/>).</summary>
     [Id(3)] public byte[]? Seal { get; set; }
 }
 
@@ -21,7 +21,7 @@ internal sealed class ApiKeyState
 /// </summary>
 internal sealed class ApiKeyGrain(
     [PersistentState("apikey", StorageNames.ApiKeys)] IPersistentState<ApiKeyState> storage,
-    StateSeal seal,
+    CredentialSeal seal,
     ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
 {
     private const string Kind = "api-key";

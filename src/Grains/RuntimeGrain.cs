@@ -17,7 +17,7 @@ internal sealed class RuntimeState
     [Id(4)] public DateTime CreatedAt { get; set; }
     [Id(5)] public DateTime UpdatedAt { get; set; }
 
-    /// <summary>HMAC under the state key over the runtime id, organization, token hash and vault ids (<see cref="Crypto.StateSeal"/>).</summary>
+    /// <summary>HMAC under the state key over the runtime id, organization, token hash and vault ids (<see cref="Crypto.CredentialSeal"/>).</summary>
     [Id(6)] public byte[]? Seal { get; set; }
 }
 
@@ -29,7 +29,7 @@ internal sealed class RuntimeState
 /// </summary>
 internal sealed class RuntimeGrain(
     [PersistentState("runtime", StorageNames.Runtimes)] IPersistentState<RuntimeState> storage,
-    StateSeal seal,
+    CredentialSeal seal,
     TimeProvider clock,
     ILogger<RuntimeGrain> logger) : Grain, IRuntimeGrain
 {

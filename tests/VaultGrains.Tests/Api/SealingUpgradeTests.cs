@@ -14,7 +14,7 @@ namespace VaultGrains.Tests.Api;
 /// <summary>A service upgraded from before records were sealed: its silos start accepting unsealed records.</summary>
 public sealed class SealingUpgradeFixture : ApiFixture
 {
-    protected override void ConfigureSettings(Dictionary<string, string?> settings) => settings[StateSeal.AcceptUnsealedKey] = "true";
+    protected override void ConfigureSettings(Dictionary<string, string?> settings) => settings[CredentialSeal.AcceptUnsealedKey] = "true";
 }
 
 /// <summary>
@@ -45,7 +45,7 @@ public sealed class SealingUpgradeTests(SealingUpgradeFixture fixture) : IClassF
         await StripSealAsync(plantedKey);
 
         // The upgrade ends: the setting goes.
-        fixture.Settings.Remove(StateSeal.AcceptUnsealedKey);
+        fixture.Settings.Remove(CredentialSeal.AcceptUnsealedKey);
         await fixture.RestartAsync();
         Assert.Equal(HttpStatusCode.OK, (await fixture.CreateClient(listedKey).GetAsync(Vaults)).StatusCode);
         await AssertError(await fixture.CreateClient(plantedKey).GetAsync(Vaults), HttpStatusCode.Unauthorized, "invalid or missing API key");

@@ -112,7 +112,7 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
 
         // The cluster's state key (it seals credential records) moves to the new version on its first
         // use and is unwrapped once per silo: done first, so the count below is the vault's alone.
-        await fixture.SiloServices.GetRequiredService<StateSeal>().SealAsync("warm-up", "state key");
+        await fixture.SiloServices.GetRequiredService<CredentialSeal>().SealAsync("warm-up", "state key");
         Assert.Equal(fixture.CurrentKeyId, (await Grains.GetGrain<IStateKeyGrain>(0).Get()).KeyId);
         StandIn.Reset();
 

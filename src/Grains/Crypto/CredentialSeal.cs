@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-using System.Text;
 
 namespace VaultGrains.Grains.Crypto;
 
@@ -18,7 +15,7 @@ internal enum SealCheck
 }
 
 /// <summary>
-/// Seals credential records with HMAC-SHA256 under the cluster's state key, which storage holds only
+/// Seals credential records with a framed HMAC-SHA256 (<see cref="StateSeal"/>) under the cluster's state key, which storage holds only
 /// wrapped by the key-encryption key: someone who can write storage but cannot use the KEK cannot make a
 /// seal, so cannot move a key to another organization, un-revoke it or forge one. One per silo: the key is
 /// unwrapped once and kept in memory.
@@ -30,7 +27,7 @@ internal enum SealCheck
 /// setting is removed. The switch lives in configuration, not storage, so a storage writer cannot turn
 /// it back on; sealing whatever an unsealed record says on first read would instead seal a forgery.
 /// </remarks>
-public sealed class StateSeal(IGrainFactory grains, VaultKeyProtector keyProtector, Microsoft.Extensions.Configuration.IConfiguration configuration)
+public sealed class CredentialSeal(IGrainFactory grains, VaultKeyProtector keyProtector, Microsoft.Extensions.Configuration.IConfiguration configuration)
 {
     public const string AcceptUnsealedKey = "Integrity:AcceptUnsealedRecords";
     private readonly bool acceptUnsealed = bool.TryParse(configuration[AcceptUnsealedKey], out var accept) && accept;
@@ -40,8 +37,8 @@ public sealed class StateSeal(IGrainFactory grains, VaultKeyProtector keyProtect
 
     internal async Task<byte[]> SealAsync(string kind, string id, params string[] fields)
     {
-        using var mac = new HMACSHA256(await KeyAsync());
-        return mac.ComputeHash(Encode(kind, id, fields));
+        using var seal = Seal(await KeyAsync(), kind, id, fields);
+        return seal.Finish();
     }
 
     internal async Task<SealCheck> CheckAsync(byte[]? seal, string kind, string id, params string[] fields)
@@ -51,8 +48,8 @@ public sealed class StateSeal(IGrainFactory grains, VaultKeyProtector keyProtect
             return acceptUnsealed ? SealCheck.Unsealed : SealCheck.Broken;
         }
 
-        var expected = await SealAsync(kind, id, fields);
-        return CryptographicOperations.FixedTimeEquals(seal, expected) ? SealCheck.Valid : SealCheck.Broken;
+        using var expected = Seal(await KeyAsync(), kind, id, fields);
+        return expected.Verify(seal) ? SealCheck.Valid : SealCheck.Broken;
     }
 
     private Task<byte[]> KeyAsync()
@@ -75,19 +72,15 @@ public sealed class StateSeal(IGrainFactory grains, VaultKeyProtector keyProtect
         return await keyProtector.UnwrapAsync(new WrappedKey(wrapped.KeyId, wrapped.Algorithm, wrapped.Bytes), CancellationToken.None);
     }
 
-    // Length-prefixed, so no two different field lists encode alike.
-    private static byte[] Encode(string kind, string id, string[] fields)
+    // The framed HMAC (StateSeal): no two different field lists seal alike, and a seal of one kind never verifies for another.
+    private static StateSeal Seal(byte[] key, string kind, string id, string[] fields)
     {
-        using var buffer = new MemoryStream();
-        Span<byte> length = stackalloc byte[4];
-        foreach (var field in new[] { kind, id }.Concat(fields))
+        var seal = new StateSeal(key, kind + "/v1").Add(id);
+        foreach (var field in fields)
         {
-            var bytes = Encoding.UTF8.GetBytes(field);
-            BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
-            buffer.Write(length);
-            buffer.Write(bytes);
+            seal.Add(field);
         }
 
-        return buffer.ToArray();
+        return seal;
     }
 }
