@@ -41,6 +41,8 @@ public static class ApiHostingExtensions
         services.AddSingleton<ApiKeyAuthentication>();
         services.AddSingleton<AdminAuthentication>();
         services.AddSingleton<RefusedChangeRecorder>();
+        services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
+        services.AddSingleton<ReadRecorder>();
         services.AddSingleton<ClusterHealth>();
 
         // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
@@ -55,6 +57,7 @@ public static class ApiHostingExtensions
         var api = app.MapGroup("/api/public/v1");
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();
         api.MapSecretEndpoints();
         api.MapRuntimeEndpoints();
