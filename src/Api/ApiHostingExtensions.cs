@@ -42,6 +42,8 @@ public static class ApiHostingExtensions
         builder.AddVaultRequestLimits();
         services.AddSingleton<AdminAuthentication>();
         services.AddSingleton<RefusedChangeRecorder>();
+        services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
+        services.AddSingleton<ReadRecorder>();
         services.AddSingleton<ClusterHealth>();
 
         // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
@@ -57,6 +59,7 @@ public static class ApiHostingExtensions
         var api = app.MapGroup("/api/public/v1").RequireVaultRequestLimits();
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();
         api.MapSecretEndpoints();
         api.MapRuntimeEndpoints();

@@ -1,5 +1,3 @@
-using VaultGrains.Domain;
-
 namespace VaultGrains.Api.Audit;
 
 /// <summary>
@@ -29,18 +27,18 @@ internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<Refuse
 
     /// <summary>For the public API: the caller's organization.</summary>
     public ValueTask<object?> FilterPublicAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        FilterAsync(context, next, http => http.Items.ContainsKey(ApiKeyAuthentication.OrganizationItem) ? ApiKeyAuthentication.CallerOrganization(http) : null);
+        FilterAsync(context, next, AuditRoute.CallerOrganization);
 
     /// <summary>For the admin API: the organization in the route, when it exists.</summary>
     public ValueTask<object?> FilterAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        FilterAsync(context, next, http => http.Request.RouteValues["org_id"] is string id && ResourceId.IsValid(id, ResourceId.Organization) ? id : null);
+        FilterAsync(context, next, AuditRoute.RouteOrganization);
 
     private async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next, Func<HttpContext, string?> organizationOf)
     {
         var result = await next(context);
         var http = context.HttpContext;
         if (result is not IStatusCodeHttpResult { StatusCode: >= 400 and not 401 and var status }
-            || http.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName is not { } name
+            || AuditRoute.EndpointName(http) is not { } name
             || !Actions.TryGetValue(name, out var action)
             || organizationOf(http) is not { } organizationId
             || (status == StatusCodes.Status404NotFound && result is IValueHttpResult { Value: ErrorBody { Error: "organization not found" } }))
@@ -48,7 +46,7 @@ internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<Refuse
             return result;
         }
 
-        var entry = new AuditEntry(AuditActor.Current, action, status >= 500 ? AuditEntry.Error : AuditEntry.Denied, status, ResourceOf(http),
+        var entry = new AuditEntry(AuditActor.Current, action, AuditRoute.OutcomeOf(status), status, AuditRoute.Resource(http),
             result is IValueHttpResult { Value: ErrorBody error } ? new Dictionary<string, string> { ["error"] = error.Error } : null);
         try
         {
@@ -63,16 +61,5 @@ internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<Refuse
         }
 
         return result;
-    }
-
-    // Ids from the route, only when well formed (a malformed one is what was refused).
-    private static AuditResource ResourceOf(HttpContext http)
-    {
-        string? Route(string name, string prefix) => http.Request.RouteValues[name] is string id && ResourceId.IsValid(id, prefix) ? id : null;
-        return new AuditResource(
-            VaultId: Route("vault_id", ResourceId.Vault),
-            SecretId: Route("secret_id", ResourceId.Secret),
-            RuntimeId: Route("runtime_id", ResourceId.Runtime),
-            KeyId: Route("key_id", ResourceId.ApiKey));
     }
 }

@@ -14,6 +14,7 @@ internal static class AdminEndpoints
         var admin = app.MapGroup("/api/admin/v1").WithTags("Admin");
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<AdminAuthentication>().FilterAsync(context, next));
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterAdminAsync(context, next));
+        admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterAdminAsync(context, next));
         admin.MapAdminAuditEndpoints();
         // 404 on every route when no admin token is configured.
         admin.MapPost("/organizations", CreateOrganization).WithName("CreateOrganization")

@@ -153,7 +153,7 @@ internal static class AuditEndpoints
     }
 }
 
-/// <summary>The actions of API.md's audit trail.</summary>
+/// <summary>The actions of API.md's audit trail, and the reads recorded under <c>Audit:Reads</c>.</summary>
 internal static class AuditActions
 {
     public static readonly HashSet<string> All = new(StringComparer.Ordinal)
@@ -161,5 +161,7 @@ internal static class AuditActions
         "vault.create", "vault.update", "vault.delete", "secret.create", "secret.update", "secret.delete",
         "runtime.create", "runtime.update", "runtime.delete", "runtime.token_rotate", "api_key.create", "api_key.revoke",
         "organization.create", "organization.update", "secret.release", "auth.failed",
+        "vault.list", "vault.read", "secret.list", "secret.read", "runtime.list", "runtime.read", "runtime.environment_read",
+        "organization.read", "api_key.list", "audit.list", "audit.verify",
     };
 }

@@ -9,12 +9,16 @@ namespace VaultGrains.Grains.Crypto;
 internal sealed class VaultKey : IDisposable
 {
     public const int SizeInBytes = 32;
+    private static readonly byte[] SealKeyInfo = "vaultgrains/state-seal/v1"u8.ToArray();
     private readonly Aes aes;
+    // A separate key for seals (HKDF), so no HMAC ever runs under the key that wraps data keys.
+    private readonly byte[] sealKey;
 
     private VaultKey(byte[] key)
     {
         aes = Aes.Create();
         aes.Key = key;
+        sealKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, key, StateSeal.Size, salt: [], info: SealKeyInfo);
         CryptographicOperations.ZeroMemory(key);
     }
 
@@ -43,5 +47,12 @@ internal sealed class VaultKey : IDisposable
 
     public byte[] UnwrapDataKey(byte[] wrapped) => aes.DecryptKeyWrapPadded(wrapped);
 
-    public void Dispose() => aes.Dispose();
+    /// <summary>A seal under this vault's seal key, for state that storage must not be able to change unnoticed.</summary>
+    public StateSeal Seal(string purpose) => new(sealKey, purpose);
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(sealKey);
+        aes.Dispose();
+    }
 }

@@ -87,3 +87,9 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
 
     private Task? Check() => Down ? Task.FromException(new IOException("audit storage is down (test)")) : null;
 }
+
+/// <summary>The operator has turned on <c>Audit:Reads</c>.</summary>
+public sealed class ReadAuditFixture : AuditFixture
+{
+    protected override void ConfigureSettings(Dictionary<string, string?> settings) => settings["Audit:Reads"] = "true";
+}

@@ -111,7 +111,7 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         await AssertError(await client.GetAsync($"{Events}?limit=0"), HttpStatusCode.BadRequest, "limit must be between 1 and 1000");
         await AssertError(await client.GetAsync($"{Events}?limit=1001"), HttpStatusCode.BadRequest, "limit must be between 1 and 1000");
         await AssertError(await client.GetAsync($"{Events}?before=nope"), HttpStatusCode.BadRequest, "invalid before");
-        await AssertError(await client.GetAsync($"{Events}?action=secret.read"), HttpStatusCode.BadRequest, "invalid action");
+        await AssertError(await client.GetAsync($"{Events}?action=secret.peek"), HttpStatusCode.BadRequest, "invalid action");
         await AssertError(await client.GetAsync($"{Events}?since=yesterday"), HttpStatusCode.BadRequest, "since must be a timestamp (YYYY-MM-DDTHH:MM:SS.fffZ)");
 
         // Another organization sees none of it; the operator sees it through the admin API.
