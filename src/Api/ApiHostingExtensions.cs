@@ -39,6 +39,7 @@ public static class ApiHostingExtensions
         services.AddOptions<RuntimeEnvironmentOptions>().Bind(builder.Configuration.GetSection(RuntimeEnvironmentOptions.Section)).ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ApiKeyAuthentication>();
+        builder.AddVaultRequestLimits();
         services.AddSingleton<AdminAuthentication>();
         services.AddSingleton<RefusedChangeRecorder>();
         services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
@@ -54,7 +55,8 @@ public static class ApiHostingExtensions
     public static WebApplication MapVaultApi(this WebApplication app)
     {
         app.UseMiddleware<ErrorBoundary>();
-        var api = app.MapGroup("/api/public/v1");
+        app.UseRateLimiter();
+        var api = app.MapGroup("/api/public/v1").RequireVaultRequestLimits();
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterPublicAsync(context, next));

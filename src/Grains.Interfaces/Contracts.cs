@@ -29,6 +29,10 @@ public enum VaultError
     RuntimeNotAttached = 16,
     /// <summary>The audit trail could not record the change, so it was not made. Retryable.</summary>
     AuditUnavailable = 17,
+    /// <summary>The organization holds as many vaults as its limit allows.</summary>
+    VaultLimitReached = 30,
+    /// <summary>The organization holds as many runtimes as its limit allows.</summary>
+    RuntimeLimitReached = 31,
 }
 
 /// <summary>A secret value in transit to the vault grain. Its text never appears in <see cref="ToString"/>.</summary>
@@ -122,7 +126,27 @@ public sealed record ReleasedSecret(
 public sealed record OrganizationDetails(
     [property: Id(0)] string Id,
     [property: Id(1)] string Name,
-    [property: Id(2)] DateTime CreatedAt);
+    [property: Id(2)] DateTime CreatedAt,
+    [property: Id(3)] bool Disabled = false,
+    [property: Id(4)] OrganizationLimits? Limits = null);
+
+/// <summary>How many vaults and runtimes an organization may hold.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.OrganizationLimits")]
+public sealed record OrganizationLimits(
+    [property: Id(0)] int Vaults,
+    [property: Id(1)] int Runtimes)
+{
+    public const int Maximum = 1_000_000;
+
+    public static readonly OrganizationLimits Default = new(10_000, 1_000);
+}
+
+/// <summary>A partial update of an organization (admin <c>PATCH</c>); a null member leaves that field alone. Values are validated by the caller.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.OrganizationChanges")]
+public sealed record OrganizationChanges(
+    [property: Id(0)] bool? Disabled,
+    [property: Id(1)] int? VaultLimit,
+    [property: Id(2)] int? RuntimeLimit);
 
 /// <summary>An API key as listed by the admin API: never the key, only its last characters.</summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.ApiKeyDetails")]

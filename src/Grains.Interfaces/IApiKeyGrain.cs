@@ -18,6 +18,10 @@ public interface IApiKeyGrain : IGrainWithStringKey
     /// <summary>Revokes the key.</summary>
     [Alias("Revoke")]
     Task Revoke();
+
+    /// <summary>Seals a record written before records were sealed; false when there was nothing to seal. Only for the one-time sealing at upgrade.</summary>
+    [Alias("SealIfUnsealed")]
+    Task<bool> SealIfUnsealed();
 }
 
 /// <summary>An active API key: whose it is, and its id (the actor of the audit events it causes).</summary>

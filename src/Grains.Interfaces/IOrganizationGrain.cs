@@ -4,8 +4,13 @@ namespace VaultGrains;
 
 /// <summary>
 /// One organization: its name, the ids and summaries of its vaults (for listing without
-/// touching every vault) and its API keys (hash, name and hint only). Key: the organization id.
+/// touching every vault), its API keys (hash, name and hint only), whether it is switched off,
+/// and its limits. Key: the organization id.
 /// </summary>
+/// <remarks>
+/// Calls interleave (the grain is reentrant): a vault create waiting on Key Vault never holds up a
+/// revocation, a switch-off or a listing.
+/// </remarks>
 [Alias("VaultGrains.IOrganizationGrain")]
 public interface IOrganizationGrain : IGrainWithStringKey
 {
@@ -17,7 +22,11 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<VaultReply<OrganizationDetails>> Get();
 
-    /// <summary>Creates a vault in this organization and records it for listing. Repeating it with the same vault id answers that vault.</summary>
+    /// <summary>
+    /// Creates a vault in this organization and records it for listing. Repeating it with the same vault id
+    /// answers that vault. Fails with <see cref="VaultError.VaultLimitReached"/> when the vaults listed
+    /// plus those being created reach the organization's limit.
+    /// </summary>
     [Alias("CreateVault")]
     Task<VaultReply<VaultDetails>> CreateVault(string vaultId, string name, string? description);
 
@@ -45,6 +54,10 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("GetVaultIds")]
     Task<IReadOnlyList<string>> GetVaultIds();
 
+    /// <summary>The hashes of the listed API keys and the ids of the runtimes, for the one-time sealing walk at upgrade.</summary>
+    [Alias("GetCredentialRecords")]
+    Task<CredentialRecords> GetCredentialRecords();
+
     /// <summary>Records a new API key (its hash) and makes it usable.</summary>
     [Alias("CreateApiKey")]
     Task<VaultReply<ApiKeyDetails>> CreateApiKey(NewApiKey key);
@@ -53,11 +66,26 @@ public interface IOrganizationGrain : IGrainWithStringKey
     [Alias("ListApiKeys")]
     Task<VaultReply<IReadOnlyList<ApiKeyDetails>>> ListApiKeys();
 
-    /// <summary>Revokes an API key; it is refused from then on.</summary>
+    /// <summary>Revokes an API key; it is refused from then on. Never waits for the organization's other calls.</summary>
     [Alias("RevokeApiKey")]
     Task<VaultReply<ApiKeyDetails>> RevokeApiKey(string keyId);
 
-    /// <summary>Creates a runtime in this organization (attaching its vaults) and lists it. Repeating it with the same runtime id answers that runtime.</summary>
+    /// <summary>
+    /// Switches the organization off or on and/or sets its limits. Switched off, its API keys and
+    /// runtime tokens are refused (nothing is deleted); a lower limit blocks new vaults or runtimes
+    /// but removes none. Runtimes are told before this answers.
+    /// </summary>
+    [Alias("Update")]
+    Task<VaultReply<OrganizationDetails>> Update(OrganizationChanges changes);
+
+    /// <summary>Whether the organization is switched off, from memory: API front ends and runtimes ask before they honour a credential.</summary>
+    [Alias("IsDisabled"), AlwaysInterleave]
+    Task<bool> IsDisabled();
+
+    /// <summary>
+    /// Creates a runtime in this organization (attaching its vaults) and lists it. Repeating it with the same
+    /// runtime id answers that runtime. Fails with <see cref="VaultError.RuntimeLimitReached"/> at the limit.
+    /// </summary>
     [Alias("CreateRuntime")]
     Task<VaultReply<RuntimeDetails>> CreateRuntime(NewRuntime runtime);
 

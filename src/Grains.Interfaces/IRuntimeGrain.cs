@@ -53,6 +53,17 @@ public interface IRuntimeGrain : IGrainWithStringKey
     [Alias("SecretsChanged"), AlwaysInterleave]
     Task SecretsChanged(string vaultId);
 
+    /// <summary>
+    /// The organization was switched off (<paramref name="disabled"/>) or on: while off, <see cref="Release"/>
+    /// and <see cref="CheckStamp"/> refuse every token. Moves the stamp and tells subscribed proxies.
+    /// </summary>
+    [Alias("OrganizationAccessChanged"), AlwaysInterleave]
+    Task OrganizationAccessChanged(bool disabled);
+
+    /// <summary>Seals a record written before records were sealed; false when there was nothing to seal. Only for the one-time sealing at upgrade.</summary>
+    [Alias("SealIfUnsealed")]
+    Task<bool> SealIfUnsealed();
+
     /// <summary>Tells <paramref name="observer"/> of every change for the next minute; proxies subscribe again while they hold the runtime.</summary>
     [Alias("Subscribe"), AlwaysInterleave]
     Task Subscribe(IRuntimeObserver observer);

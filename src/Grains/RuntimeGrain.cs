@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using VaultGrains.Domain;
 using VaultGrains.Grains.Audit;
+using VaultGrains.Grains.Crypto;
 
 namespace VaultGrains.Grains;
 
@@ -15,14 +16,20 @@ internal sealed class RuntimeState
     [Id(3)] public string TokenHash { get; set; } = "";
     [Id(4)] public DateTime CreatedAt { get; set; }
     [Id(5)] public DateTime UpdatedAt { get; set; }
+
+    /// <summary>HMAC under the state key over the runtime id, organization, token hash and vault ids (<see cref="Crypto.CredentialSeal"/>).</summary>
+    [Id(6)] public byte[]? Seal { get; set; }
 }
 
 /// <summary>
 /// One runtime. The proxy addresses it by the runtime id in its credentials and proves the token
 /// by its hash, so a rotation or a delete takes effect with the next check, and only a hash is stored.
+/// The record is sealed under the cluster's state key: one whose organization, token hash or vaults
+/// were changed in storage fails its check when activated and is treated as not existing.
 /// </summary>
 internal sealed class RuntimeGrain(
     [PersistentState("runtime", StorageNames.Runtimes)] IPersistentState<RuntimeState> storage,
+    CredentialSeal seal,
     TimeProvider clock,
     ILogger<RuntimeGrain> logger) : Grain, IRuntimeGrain
 {
@@ -32,11 +39,57 @@ internal sealed class RuntimeGrain(
     // Starts anywhere, so a new activation never repeats a stamp an earlier one handed out.
     private long stamp = Random.Shared.NextInt64();
 
+    // Told by the organization when it is switched off or on; read from it when this activation starts.
+    private bool organizationDisabled;
+
     private string RuntimeId => this.GetPrimaryKeyString();
 
     private RuntimeState State => storage.State;
 
-    private bool Exists => State.OrganizationId is not null;
+    private const string SealKind = "runtime";
+
+    // A stored record that failed its seal check: it does not exist for any caller.
+    private bool integrityFailed;
+
+    private bool Exists => State.OrganizationId is not null && !integrityFailed;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (State.OrganizationId is not { } organizationId)
+        {
+            return;
+        }
+
+        if (await seal.CheckAsync(State.Seal, SealKind, RuntimeId, SealFields(State)) == SealCheck.Broken)
+        {
+            integrityFailed = true;
+            logger.LogError("Runtime {RuntimeId}: stored record failed its integrity check (changed outside the service); its token is refused", RuntimeId);
+            return;
+        }
+
+        organizationDisabled = await GrainFactory.GetGrain<IOrganizationGrain>(organizationId).IsDisabled();
+    }
+
+    public async Task<bool> SealIfUnsealed()
+    {
+        if (!Exists || State.Seal is not null)
+        {
+            return false;
+        }
+
+        return await TryWriteAsync();
+    }
+
+    public Task OrganizationAccessChanged(bool disabled)
+    {
+        if (organizationDisabled != disabled)
+        {
+            organizationDisabled = disabled;
+            Changed();
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task<VaultReply<RuntimeDetails>> Create(string organizationId, NewRuntime runtime)
     {
@@ -183,7 +236,7 @@ internal sealed class RuntimeGrain(
 
     public async Task<VaultReply<RuntimeRelease>> Release(string tokenHash)
     {
-        if (!HoldsToken(tokenHash))
+        if (!HoldsToken(tokenHash) || organizationDisabled)
         {
             return VaultReply<RuntimeRelease>.Fail(VaultError.RuntimeNotFound);
         }
@@ -211,10 +264,16 @@ internal sealed class RuntimeGrain(
             secrets.AddRange(reply.Value!.Where(secret => envKeys.Add(secret.EnvKey)));
         }
 
+        // Switched off (or deleted) while the vaults answered.
+        if (organizationDisabled || !Exists)
+        {
+            return VaultReply<RuntimeRelease>.Fail(VaultError.RuntimeNotFound);
+        }
+
         return VaultReply<RuntimeRelease>.Ok(new RuntimeRelease(RuntimeId, State.OrganizationId!, secrets, releasedAt));
     }
 
-    public Task<long?> CheckStamp(string tokenHash) => Task.FromResult(HoldsToken(tokenHash) ? stamp : (long?)null);
+    public Task<long?> CheckStamp(string tokenHash) => Task.FromResult(HoldsToken(tokenHash) && !organizationDisabled ? stamp : (long?)null);
 
     public Task SecretsChanged(string vaultId)
     {
@@ -293,7 +352,24 @@ internal sealed class RuntimeGrain(
         return Array.Find(errors, e => e != VaultError.None) is var error && error != VaultError.None ? error : null;
     }
 
-    private Task<bool> TryWriteAsync() => storage.TryWriteOrReloadAsync(logger, $"Runtime {RuntimeId}", DeactivateOnIdle);
+    private async Task<bool> TryWriteAsync()
+    {
+        try
+        {
+            State.Seal = await seal.SealAsync(SealKind, RuntimeId, SealFields(State));
+        }
+        catch (Exception e)
+        {
+            // Nothing written: memory goes back to what storage holds.
+            logger.LogWarning("Runtime {RuntimeId} not written: its record could not be sealed ({Error})", RuntimeId, e.GetType().Name);
+            await storage.ReadStateAsync();
+            return false;
+        }
+
+        return await storage.TryWriteOrReloadAsync(logger, $"Runtime {RuntimeId}", DeactivateOnIdle);
+    }
+
+    private static string[] SealFields(RuntimeState state) => [state.OrganizationId ?? "", state.TokenHash, string.Join('\n', state.VaultIds)];
 
     private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
 }

@@ -189,6 +189,7 @@ public static class SiloHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddHostedService<KeyEncryptionKeyWarmup>();
         services.TryAddSingleton(_ => new KeyVaultConnection(new DefaultAzureCredential()));
+        services.AddSingleton<CredentialSeal>();
         services.AddSingleton(provider => CreateKeyProtector(
             provider.GetRequiredService<IOptions<EncryptionOptions>>().Value,
             provider.GetRequiredService<KeyVaultConnection>));

@@ -22,6 +22,7 @@ internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<Refuse
         ["DeleteRuntime"] = "runtime.delete",
         ["CreateApiKey"] = "api_key.create",
         ["RevokeApiKey"] = "api_key.revoke",
+        ["UpdateOrganization"] = "organization.update",
     };
 
     /// <summary>For the public API: the caller's organization.</summary>

@@ -26,6 +26,12 @@ internal static class AdminEndpoints
             .WithSummary("Get an organization")
             .Produces<OrganizationResponse>()
             .ProducesErrors(400, 401, 404, 503);
+        admin.MapPatch("/organizations/{org_id}", UpdateOrganization).WithName("UpdateOrganization")
+            .WithSummary("Switch an organization off or on, or set its limits")
+            .Accepts<UpdateOrganizationRequest>("application/json")
+            .Produces<OrganizationResponse>()
+            .ProducesErrors(400, 401, 404, 413, 503)
+            .WithDescription("Partial: only the fields present change; `{}` is a no-op. Switched off, the organization's API keys get 401 and its runtimes' tokens 407 within a second; nothing is deleted.");
         admin.MapPost("/organizations/{org_id}/api-keys", CreateApiKey).WithName("CreateApiKey")
             .WithSummary("Create an API key")
             .Accepts<NameRequest>("application/json")
@@ -47,8 +53,16 @@ internal static class AdminEndpoints
             .Produces<RewrapCounts>()
             .ProducesErrors(401, 404, 503)
             .WithDescription("Walks all organizations and vaults; values are not decrypted or re-encrypted. Returns counts.");
+        admin.MapPost("/maintenance/seal-records", SealCredentialRecords).WithName("SealCredentialRecords")
+            .WithSummary("Seal API key and runtime records written before records were sealed (once, at upgrade)")
+            .Produces<SealCounts>()
+            .ProducesErrors(401, 404, 503)
+            .WithDescription("Run while the silos have `Integrity:AcceptUnsealedRecords=true`, then remove that setting: from then on a record without a valid seal is refused as an integrity failure. Idempotent.");
         return app;
     }
+
+    private static async Task<IResult> SealCredentialRecords(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>
+        ApiResults.Ok(await CredentialSealing.RunAsync(grains, loggers.CreateLogger(typeof(CredentialSealing)), http.RequestAborted));
 
     /// <summary>Moves every vault key to the configured key-encryption key; values are not touched.</summary>
     private static async Task<IResult> RewrapVaultKeys(HttpContext http, IGrainFactory grains, ILoggerFactory loggers) =>
@@ -79,6 +93,23 @@ internal static class AdminEndpoints
         return reply.Succeeded ? ApiResults.Ok(OrganizationResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
+    private static async Task<IResult> UpdateOrganization([FromRoute(Name = "org_id")] string organizationId, HttpContext http, IGrainFactory grains)
+    {
+        if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
+        {
+            return ApiResults.BadRequest("invalid org_id");
+        }
+
+        var (changes, error) = await UpdateOrganizationRequest.ReadAsync(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).Update(changes!);
+        return reply.Succeeded ? ApiResults.Ok(OrganizationResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
+    }
+
     private static async Task<IResult> CreateApiKey([FromRoute(Name = "org_id")] string organizationId, HttpContext http, IGrainFactory grains)
     {
         if (!ResourceId.IsValid(organizationId, ResourceId.Organization))
@@ -93,8 +124,10 @@ internal static class AdminEndpoints
         }
 
         var key = Credentials.ApiKey.Generate();
+        var keyHash = CredentialFormat.Hash(key);
+        http.RequestServices.GetRequiredService<ApiKeyAuthentication>().Created(keyHash);
         var reply = await grains.GetGrain<IOrganizationGrain>(organizationId)
-            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, CredentialFormat.Hash(key), CredentialFormat.Hint(key)));
+            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, keyHash, CredentialFormat.Hint(key)));
         return reply.Succeeded
             ? ApiResults.Ok(new CreatedApiKeyResponse(reply.Value!.Id, reply.Value.Name, key, Timestamps.Format(reply.Value.CreatedAt)), StatusCodes.Status201Created)
             : ApiResults.From(reply.Error);

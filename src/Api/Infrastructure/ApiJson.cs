@@ -35,11 +35,22 @@ public sealed record VaultResponse(
 public sealed record OrganizationResponse(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("created_at")] string CreatedAt)
+    [property: JsonPropertyName("created_at")] string CreatedAt,
+    [property: JsonPropertyName("disabled")] bool Disabled,
+    [property: JsonPropertyName("limits")] OrganizationLimitsResponse Limits)
 {
-    public static OrganizationResponse From(OrganizationDetails organization) =>
-        new(organization.Id, organization.Name, Timestamps.Format(organization.CreatedAt));
+    public static OrganizationResponse From(OrganizationDetails organization)
+    {
+        var limits = organization.Limits ?? OrganizationLimits.Default;
+        return new(organization.Id, organization.Name, Timestamps.Format(organization.CreatedAt), organization.Disabled,
+            new OrganizationLimitsResponse(limits.Vaults, limits.Runtimes));
+    }
 }
+
+/// <summary>How many vaults and runtimes an organization may hold.</summary>
+public sealed record OrganizationLimitsResponse(
+    [property: JsonPropertyName("vaults")] int Vaults,
+    [property: JsonPropertyName("runtimes")] int Runtimes);
 
 /// <summary>A new API key: the only response that ever carries the key.</summary>
 public sealed record CreatedApiKeyResponse(
@@ -142,6 +153,7 @@ public sealed record HealthResponse(
 [JsonSerializable(typeof(AuditVerificationResponse))]
 [JsonSerializable(typeof(ProbeResponse))]
 [JsonSerializable(typeof(RewrapCounts))]
+[JsonSerializable(typeof(SealCounts))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 

@@ -26,6 +26,8 @@ internal static class ApiResults
         VaultError.EnvKeyChanged => BadRequest(EnvKeyCannotChange),
         VaultError.VaultFull => BadRequest("vault is full"),
         VaultError.VaultNotEmpty => BadRequest($"cannot delete vault: vault still contains {count} secret(s)"),
+        VaultError.VaultLimitReached => BadRequest("organization vault limit reached"),
+        VaultError.RuntimeLimitReached => BadRequest("organization runtime limit reached"),
         VaultError.AlreadyExists => Error(StatusCodes.Status409Conflict, "resource already exists"),
         VaultError.KeyServiceUnavailable => ServiceUnavailable("key service unavailable"),
         VaultError.AuditUnavailable => ServiceUnavailable("audit trail unavailable"),

@@ -75,8 +75,8 @@ public sealed partial class OpenApiTests(ApiFixture fixture)
                 Assert.Contains(operation.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("name").GetString() == parameter && p.GetProperty("in").GetString() == "path");
             }
 
-            // Every POST and PATCH takes a JSON body, except the operator's re-wrap command and a token rotation.
-            var takesBody = method is "POST" or "PATCH" && path != "/api/admin/v1/maintenance/rewrap" && !path.EndsWith("/token", StringComparison.Ordinal);
+            // Every POST and PATCH takes a JSON body, except the operator's maintenance commands and a token rotation.
+            var takesBody = method is "POST" or "PATCH" && !path.StartsWith("/api/admin/v1/maintenance/", StringComparison.Ordinal) && !path.EndsWith("/token", StringComparison.Ordinal);
             if (takesBody)
             {
                 var body = operation.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema");
@@ -117,6 +117,9 @@ public sealed partial class OpenApiTests(ApiFixture fixture)
         Assert.Equal(["env_key", "value"], createSecret.GetProperty("required").EnumerateArray().Select(e => e.GetString()).Order());
         Assert.Equal(["value", "allowed_domains", "env_key"], PropertyNames(Component(document, "#/components/schemas/UpdateSecretRequest")));
         Assert.Equal(["name", "description"], PropertyNames(Component(document, "#/components/schemas/CreateVaultRequest")));
+        Assert.Equal(["id", "name", "created_at", "disabled", "limits"], PropertyNames(Component(document, "#/components/schemas/OrganizationResponse")));
+        Assert.Equal(["disabled", "limits"], PropertyNames(Component(document, "#/components/schemas/UpdateOrganizationRequest")));
+        Assert.Equal(["vaults", "runtimes"], PropertyNames(Component(document, "#/components/schemas/OrganizationLimitsRequest")));
 
         foreach (var scheme in new[] { "ApiKey", "AdminToken" })
         {

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using VaultGrains.Proxy.Cluster;
 using VaultGrains.Tests.Api;
 using VaultGrains.Tests.Infrastructure;
@@ -55,12 +56,12 @@ public sealed class ReleasePathTests(ReleasePathFixture fixture, ITestOutputHelp
     /// <summary>One agent: a tenant, a vault with <c>API_KEY</c> for api.example.test, a runtime holding it, and an HttpClient set up from the environment endpoint.</summary>
     private async Task<Agent> NewAgentAsync(string value)
     {
-        var (_, client, _) = await fixture.NewTenantAsync();
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
         var vaultId = await ApiFixture.CreateVaultAsync(client);
         var secret = await ApiFixture.ReadAsync(await client.PostAsJsonAsync($"/api/public/v1/vaults/{vaultId}/secrets",
             new { env_key = "API_KEY", value, allowed_domains = new[] { "api.example.test" } }));
         var runtime = await ApiFixture.ReadAsync(await client.PostAsJsonAsync(Runtimes, new { name = "agent", vault_ids = new[] { vaultId } }));
-        var agent = new Agent(fixture, client, vaultId, secret.GetProperty("id").GetString()!, runtime.GetProperty("id").GetString()!);
+        var agent = new Agent(fixture, client, vaultId, secret.GetProperty("id").GetString()!, runtime.GetProperty("id").GetString()!) { OrganizationId = organizationId };
         await agent.UseTokenAsync(runtime.GetProperty("token").GetString()!);
         return agent;
     }
@@ -205,6 +206,29 @@ public sealed class ReleasePathTests(ReleasePathFixture fixture, ITestOutputHelp
         }
     }
 
+    [Fact]
+    public async Task A_switched_off_organizations_runtime_token_gets_407_within_a_second_and_works_again_once_switched_on()
+    {
+        var agent = await NewAgentAsync("switch-off-value-4711");
+        var admin = fixture.CreateClient(ApiFixture.AdminToken);
+        var organizationUrl = $"/api/admin/v1/organizations/{agent.OrganizationId}";
+        Assert.Equal("switch-off-value-4711", await agent.SentAsync("api.example.test"));
+
+        var disabled = await ApiFixture.ReadAsync(await ApiTestKit.PatchAsync(admin, organizationUrl, """{"disabled":true}"""));
+        Assert.True(disabled.GetProperty("disabled").GetBoolean());
+        await agent.WithinASecondAsync("api.example.test", sent => sent is null);
+        Assert.Equal(HttpStatusCode.ProxyAuthenticationRequired, await agent.StatusWithTokenAsync(agent.Token));
+
+        // Also after the runtime's activation is gone: a new one reads the switch from the organization.
+        await fixture.SiloServices.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(HttpStatusCode.ProxyAuthenticationRequired, await agent.StatusWithTokenAsync(agent.Token));
+
+        // Nothing was deleted: switched on, the same token releases the same value again.
+        var enabled = await ApiFixture.ReadAsync(await ApiTestKit.PatchAsync(admin, organizationUrl, """{"disabled":false}"""));
+        Assert.False(enabled.GetProperty("disabled").GetBoolean());
+        await agent.WithinASecondAsync("api.example.test", sent => sent == "switch-off-value-4711");
+    }
+
     private sealed class Agent(ReleasePathFixture fixture, HttpClient client, string vaultId, string secretId, string runtimeId)
     {
         private string caFile = "";
@@ -216,6 +240,8 @@ public sealed class ReleasePathTests(ReleasePathFixture fixture, ITestOutputHelp
         public string RuntimeId => runtimeId;
 
         public string Token { get; private set; } = "";
+
+        public string OrganizationId { get; init; } = "";
 
         public string SecretUrl => $"/api/public/v1/vaults/{vaultId}/secrets/{secretId}";
 
