@@ -43,6 +43,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<RefusedChangeRecorder>();
         services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
         services.AddSingleton<ReadRecorder>();
+        services.AddSingleton<IdempotencyFilter>();
         services.AddSingleton<ClusterHealth>();
 
         // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
@@ -56,6 +57,7 @@ public static class ApiHostingExtensions
         app.UseMiddleware<ErrorBoundary>();
         var api = app.MapGroup("/api/public/v1");
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<IdempotencyFilter>().FilterPublicAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();
