@@ -1,5 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+using VaultGrains.Grains;
 using VaultGrains.Tests.Infrastructure;
 using static VaultGrains.Tests.Api.ApiTestKit;
 
@@ -15,6 +18,12 @@ public sealed class SlowKeyServiceFixture : KeyVaultApiFixture
         base.ConfigureSettings(settings);
         settings["ClusterCalls:Timeout"] = ApiCallTimeout.ToString();
         settings["ClusterCalls:RetryFor"] = "00:00:00";
+    }
+
+    protected override void ConfigureSilo(IServiceCollection services)
+    {
+        base.ConfigureSilo(services);
+        services.DecorateKeyed<IGrainStorage>(StorageNames.Organizations, (_, inner) => new FaultInjectingGrainStorage(inner));
     }
 }
 
@@ -98,6 +107,34 @@ public sealed class TruthfulAnswerTests(SlowKeyServiceFixture fixture) : IClassF
         Assert.True(repeated.StatusCode == HttpStatusCode.Created, text);
         var listed = await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)));
         Assert.Equal([Text(JsonDocument.Parse(text).RootElement, "id")], listed.EnumerateArray().Select(s => Text(s, "id")));
+    }
+
+    [Fact]
+    public async Task An_api_key_create_past_the_deadline_repeated_with_its_key_gets_the_one_key_it_made()
+    {
+        var (organizationId, _, _) = await fixture.NewTenantAsync();
+        var admin = fixture.CreateClient(ApiFixture.AdminToken);
+        var url = $"/api/admin/v1/organizations/{organizationId}/api-keys";
+        var key = Guid.NewGuid().ToString();
+        FaultInjectingGrainStorage.HoldWrites(organizationId);
+        try
+        {
+            await AssertError(await PostAsync(admin, url, """{"name":"deploy"}""", key), HttpStatusCode.ServiceUnavailable, UnknownWithKey);
+        }
+        finally
+        {
+            FaultInjectingGrainStorage.ReleaseWrites(organizationId);
+        }
+
+        var repeated = await PostAsync(admin, url, """{"name":"deploy"}""", key);
+
+        var text = await repeated.Content.ReadAsStringAsync();
+        Assert.True(repeated.StatusCode == HttpStatusCode.Created, text);
+        var created = JsonDocument.Parse(text).RootElement;
+        var listed = await ApiFixture.ReadAsync(await admin.GetAsync(url));
+        Assert.Equal(2, listed.GetArrayLength());
+        Assert.Contains(listed.EnumerateArray(), k => Text(k, "id") == Text(created, "id"));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.CreateClient(Text(created, "key")).GetAsync(Vaults)).StatusCode);
     }
 
     [Fact]
