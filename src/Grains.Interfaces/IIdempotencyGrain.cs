@@ -45,6 +45,7 @@ public interface IIdempotencyGrain : IGrainWithStringKey
 }
 
 /// <summary>Whether to run a request, replay an answer, refuse a different request, or wait.</summary>
+[GenerateSerializer, Alias("VaultGrains.IdempotencyOutcome")]
 public enum IdempotencyOutcome
 {
     Proceed = 0,

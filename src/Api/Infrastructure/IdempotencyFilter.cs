@@ -11,8 +11,9 @@ namespace VaultGrains.Api;
 /// lives in an <see cref="IIdempotencyGrain"/>, so every front end sees it and it survives restarts.
 /// <para>
 /// Kept: 2xx and 4xx answers (what the request did or why it was refused, both final), except 408
-/// and 429, which say "later". Not kept: a 5xx returned by a handler (the API's 5xx answers mean
-/// nothing was written, so a retry must be free to run), and an exception (outcome unknown: the
+/// and 429, which say "later". Not kept, and the key freed: a 5xx returned by a handler (the API's
+/// 5xx answers mean nothing was written, so a retry must be free to run), a 408 or 429. Not kept
+/// either: an exception (outcome unknown: the
 /// record keeps the request's seed, and the retry runs again with the same ids, so it finds what the
 /// lost attempt did instead of doing it twice).
 /// </para>
@@ -124,7 +125,7 @@ internal sealed class IdempotencyFilter(IGrainFactory grains, ILogger<Idempotenc
 
         if (result is not IResult answer || !IsKept(answer))
         {
-            await ReleaseAsync(grain, request.Attempt, nothingWritten: result is IStatusCodeHttpResult { StatusCode: >= 500 });
+            await ReleaseAsync(grain, request.Attempt, nothingWritten: result is IStatusCodeHttpResult { StatusCode: >= 500 or StatusCodes.Status408RequestTimeout or StatusCodes.Status429TooManyRequests });
             return result;
         }
 
