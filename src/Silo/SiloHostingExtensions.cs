@@ -148,6 +148,8 @@ public static class SiloHostingExtensions
             o.DeleteStateOnClear = true;
             o.GrainStorageSerializer = Measured(StorageNames.Idempotency, new OrleansGrainStorageSerializer(serializer));
         }));
+        silo.Services.AddHostedService(services => new IdempotencyRecordSweep(storage.CreateTableServiceClient().GetTableClient(storage.IdempotencyTable),
+            services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdempotencyRecordSweep>>()));
         foreach (var provider in new[] { StorageNames.Vaults, StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes, StorageNames.Idempotency })
         {
             silo.Services.DecorateKeyedStorage(provider);

@@ -183,6 +183,24 @@ public sealed class IdempotencyTests(IdempotencyFixture fixture) : IClassFixture
         fixture.SiloClock.Offset = TimeSpan.Zero;
     }
 
+    [Fact]
+    public async Task The_sweep_deletes_records_last_written_before_its_cutoff_and_nothing_newer()
+    {
+        var (_, client, _) = await fixture.NewTenantAsync();
+        var key = NewKey();
+        Assert.Equal(HttpStatusCode.Created, (await SendAsync(client, Vaults, """{"name":"Swept"}""", key)).Status);
+        var table = new TableClient(fixture.Storage.ConnectionString, fixture.Storage.IdempotencyTable);
+        var sweep = new VaultGrains.Silo.IdempotencyRecordSweep(table, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<VaultGrains.Silo.IdempotencyRecordSweep>.Instance);
+
+        Assert.Equal(0, await sweep.SweepAsync(DateTimeOffset.UtcNow - VaultGrains.Silo.IdempotencyRecordSweep.Age, CancellationToken.None));
+        Assert.Equal("true", (await SendAsync(client, Vaults, """{"name":"Swept"}""", key)).Replayed);
+
+        // A cutoff after every write (as 25 hours later would be) removes the rows.
+        var rows = (await ReadIdempotencyTableAsync()).Count;
+        Assert.Equal(rows, await sweep.SweepAsync(DateTimeOffset.UtcNow.AddMinutes(1), CancellationToken.None));
+        Assert.Empty(await ReadIdempotencyTableAsync());
+    }
+
     private static string NewKey() => Guid.NewGuid().ToString();
 
     private static async Task<Answer> SendAsync(HttpClient client, string url, string body, string key)
