@@ -28,7 +28,7 @@ param location string = resourceGroup().location
 @maxLength(11)
 param name string = 'vaultgrains'
 
-@description('Storage:Prefix of the service (containers <prefix>-vaults, <prefix>-organizations; tables <prefix>apikeys, <prefix>runtimes, <prefix>cluster).')
+@description('Storage:Prefix of the service (containers <prefix>-vaults, <prefix>-organizations; tables <prefix>apikeys, <prefix>runtimes, <prefix>idempotency, <prefix>cluster).')
 @minLength(3)
 @maxLength(31)
 param storagePrefix string = 'vaultgrains'
@@ -133,6 +133,11 @@ resource apiKeyTable 'Microsoft.Storage/storageAccounts/tableServices/tables@202
 resource runtimeTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: tableService
   name: '${storagePrefix}runtimes'
+}
+
+resource idempotencyTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: '${storagePrefix}idempotency'
 }
 
 // ---- Key Vault: the key-encryption key and the admin token ----

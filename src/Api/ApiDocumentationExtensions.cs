@@ -34,6 +34,7 @@ public static class ApiDocumentationExtensions
                         Admin API (`/api/admin/v1`): `Authorization: Bearer <admin token>` (the operator's `VAULT_ADMIN_TOKEN`).
 
                         Every error is `{"error":"<message>"}`. A secret value is never returned by any endpoint.
+                        Every POST takes an optional `Idempotency-Key` header: a repeat gets the first answer again.
                         """,
                 };
                 document.Components ??= new OpenApiComponents();
@@ -88,6 +89,11 @@ public static class ApiDocumentationExtensions
                     operation.Security.Add(new OpenApiSecurityRequirement());
                 }
 
+                if (scheme is not null && context.Description.HttpMethod == HttpMethods.Post)
+                {
+                    DocumentIdempotencyKey(operation, context.Document);
+                }
+
                 return Task.CompletedTask;
             });
         });
@@ -108,6 +114,33 @@ public static class ApiDocumentationExtensions
             .DisableTelemetry()
             .DisableDefaultFonts());
         return app;
+    }
+
+    /// <summary>The optional <c>Idempotency-Key</c> header every POST takes, and the 409 a repeat gets while the first still runs.</summary>
+    private static void DocumentIdempotencyKey(OpenApiOperation operation, OpenApiDocument? document)
+    {
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = IdempotencyFilter.Header,
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "Optional, 1 to 255 printable ASCII characters (a random UUID is a good choice). The same key and the same request "
+                + "(method, path and body bytes) within 24 hours get the first answer again (2xx or 4xx), marked `Idempotent-Replayed: true`, "
+                + "without running twice, also when sent at the same time. The same key with another request: 400 "
+                + $"`{IdempotencyFilter.Mismatch}`. A repeat that waited {IdempotencyFilter.WaitBound.TotalSeconds:0} s for the first: 409. "
+                + "After a 503 `outcome unknown…`, repeating with the same key gets the real answer. Keys are per organization (admin: per admin token).",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = IdempotencyFilter.MaxKeyLength, Pattern = "^[ -~]+$" },
+        });
+        operation.Responses ??= [];
+        operation.Responses.TryAdd("409", new OpenApiResponse
+        {
+            Description = $"`{IdempotencyFilter.StillRunning}` (with `Retry-After`).",
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/json"] = new OpenApiMediaType { Schema = new OpenApiSchemaReference(nameof(ErrorBody), document) },
+            },
+        });
     }
 
     /// <summary>Documents the <c>{"error":…}</c> responses an endpoint can give.</summary>

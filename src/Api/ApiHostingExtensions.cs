@@ -44,6 +44,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<RefusedChangeRecorder>();
         services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
         services.AddSingleton<ReadRecorder>();
+        services.AddSingleton<IdempotencyFilter>();
         services.AddSingleton<ClusterHealth>();
 
         // The API enforces its own body limit (1 MiB) rather than Kestrel's 30 MB default.
@@ -58,6 +59,7 @@ public static class ApiHostingExtensions
         app.UseRateLimiter();
         var api = app.MapGroup("/api/public/v1").RequireVaultRequestLimits();
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
+        api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<IdempotencyFilter>().FilterPublicAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterPublicAsync(context, next));
         api.MapVaultEndpoints();

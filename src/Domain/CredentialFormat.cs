@@ -17,6 +17,10 @@ public sealed class CredentialFormat(string prefix)
 
     public string Generate() => Prefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 
+    /// <summary>The credential made of these 32 secret bytes, for one that must come out the same again.</summary>
+    public string From(ReadOnlySpan<byte> secret) =>
+        secret.Length == 32 ? Prefix + Base64Url.EncodeToString(secret) : throw new ArgumentException("A credential has 32 secret bytes.", nameof(secret));
+
     public bool IsWellFormed(string credential)
     {
         if (!credential.StartsWith(Prefix, StringComparison.Ordinal) || credential.Length < Prefix.Length + MinEncodedLength || credential.Length > Prefix.Length + MaxEncodedLength)

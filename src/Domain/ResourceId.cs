@@ -19,6 +19,10 @@ public static class ResourceId
 
     public static string New(string prefix) => prefix + NewUlid(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
+    /// <summary>The id with the given time and 80 bits of randomness (10 bytes), for an id that must come out the same again.</summary>
+    public static string Of(string prefix, DateTimeOffset time, ReadOnlySpan<byte> random) =>
+        random.Length == 10 ? prefix + Encode(time.ToUnixTimeMilliseconds(), random) : throw new ArgumentException("A ULID has 10 random bytes.", nameof(random));
+
     /// <summary>True when <paramref name="id"/> is the prefix followed by a well-formed ULID.</summary>
     public static bool IsValid(string? id, string prefix)
     {
@@ -64,6 +68,11 @@ public static class ResourceId
             LastRandom.CopyTo(random);
         }
 
+        return Encode(milliseconds, random);
+    }
+
+    private static string Encode(long milliseconds, ReadOnlySpan<byte> random)
+    {
         Span<char> chars = stackalloc char[26];
         for (var i = 9; i >= 0; i--)
         {

@@ -14,4 +14,7 @@ public static class StorageNames
 
     /// <summary>Runtime records and the proxy's certificate authority: small, Table storage.</summary>
     public const string Runtimes = "runtimes";
+
+    /// <summary>Idempotency-Key records (fingerprint, sealed seed and answer, kept 24 hours): small, Table storage.</summary>
+    public const string Idempotency = "idempotency";
 }

@@ -36,6 +36,8 @@ public sealed partial class StorageOptions
 
     public string ClusterTable => $"{Prefix}cluster";
 
+    public string IdempotencyTable => $"{Prefix}idempotency";
+
     /// <summary>
     /// Retries of one storage operation after the first attempt. The SDK default (3, with delays
     /// from 0.8 s growing to a minute) lets one grain write outlast the API's request deadline;

@@ -141,7 +141,16 @@ public static class SiloHostingExtensions
             o.TableName = storage.RuntimeTable;
             o.GrainStorageSerializer = Measured(StorageNames.Runtimes, new OrleansGrainStorageSerializer(serializer));
         }));
-        foreach (var provider in new[] { StorageNames.Vaults, StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes })
+        silo.AddAzureTableGrainStorage(StorageNames.Idempotency, options => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.TableServiceClient = storage.CreateTableServiceClient();
+            o.TableName = storage.IdempotencyTable;
+            o.DeleteStateOnClear = true;
+            o.GrainStorageSerializer = Measured(StorageNames.Idempotency, new OrleansGrainStorageSerializer(serializer));
+        }));
+        silo.Services.AddHostedService(services => new IdempotencyRecordSweep(storage.CreateTableServiceClient().GetTableClient(storage.IdempotencyTable),
+            services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdempotencyRecordSweep>>()));
+        foreach (var provider in new[] { StorageNames.Vaults, StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes, StorageNames.Idempotency })
         {
             silo.Services.DecorateKeyedStorage(provider);
         }

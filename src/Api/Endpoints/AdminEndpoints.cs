@@ -13,6 +13,7 @@ internal static class AdminEndpoints
     {
         var admin = app.MapGroup("/api/admin/v1").WithTags("Admin");
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<AdminAuthentication>().FilterAsync(context, next));
+        admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<IdempotencyFilter>().FilterAdminAsync(context, next));
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterAdminAsync(context, next));
         admin.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ReadRecorder>().FilterAdminAsync(context, next));
         admin.MapAdminAuditEndpoints();
@@ -76,7 +77,19 @@ internal static class AdminEndpoints
             return error;
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(ResourceId.New(ResourceId.Organization)).Create(name!);
+        var minter = ResourceMinter.For(http);
+        var organization = grains.GetGrain<IOrganizationGrain>(minter.NewId(ResourceId.Organization));
+
+        // A repeat of a create whose outcome was lost: the organization it made, if it made one,
+        // has this same id (Create itself refuses an existing organization).
+        if (minter.EarlierAttemptMayHaveRun && await organization.Get() is { Succeeded: true } earlier)
+        {
+            return earlier.Value!.Name == name
+                ? ApiResults.Ok(OrganizationResponse.From(earlier.Value!), StatusCodes.Status201Created)
+                : ApiResults.From(VaultError.AlreadyExists);
+        }
+
+        var reply = await organization.Create(name!);
         return reply.Succeeded
             ? ApiResults.Ok(OrganizationResponse.From(reply.Value!), StatusCodes.Status201Created)
             : ApiResults.From(reply.Error);
@@ -123,11 +136,22 @@ internal static class AdminEndpoints
             return error;
         }
 
-        var key = Credentials.ApiKey.Generate();
+        var minter = ResourceMinter.For(http);
+        var key = minter.NewCredential(Credentials.ApiKey);
         var keyHash = CredentialFormat.Hash(key);
+        var keyId = minter.NewId(ResourceId.ApiKey);
+        var organization = grains.GetGrain<IOrganizationGrain>(organizationId);
+
+        // A repeat of a create whose outcome was lost: the key it made, if it made one, has this
+        // same id (CreateApiKey itself would add a second record).
+        if (minter.EarlierAttemptMayHaveRun && await organization.ListApiKeys() is { Succeeded: true } listed
+            && listed.Value!.FirstOrDefault(k => k.Id == keyId) is { } earlier)
+        {
+            return ApiResults.Ok(new CreatedApiKeyResponse(earlier.Id, earlier.Name, key, Timestamps.Format(earlier.CreatedAt)), StatusCodes.Status201Created);
+        }
+
         http.RequestServices.GetRequiredService<ApiKeyAuthentication>().Created(keyHash);
-        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId)
-            .CreateApiKey(new NewApiKey(ResourceId.New(ResourceId.ApiKey), name!, keyHash, CredentialFormat.Hint(key)));
+        var reply = await organization.CreateApiKey(new NewApiKey(keyId, name!, keyHash, CredentialFormat.Hint(key)));
         return reply.Succeeded
             ? ApiResults.Ok(new CreatedApiKeyResponse(reply.Value!.Id, reply.Value.Name, key, Timestamps.Format(reply.Value.CreatedAt)), StatusCodes.Status201Created)
             : ApiResults.From(reply.Error);

@@ -73,8 +73,9 @@ internal static class RuntimeEndpoints
                 return error;
             }
 
-            var token = Credentials.RuntimeToken.Generate();
-            var runtime = new NewRuntime(ResourceId.New(ResourceId.Runtime), name!, vaultIds ?? [], CredentialFormat.Hash(token));
+            var minter = ResourceMinter.For(http);
+            var token = minter.NewCredential(Credentials.RuntimeToken);
+            var runtime = new NewRuntime(minter.NewId(ResourceId.Runtime), name!, vaultIds ?? [], CredentialFormat.Hash(token));
             var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).CreateRuntime(runtime);
             return reply.Succeeded
                 ? ApiResults.Ok(CreatedRuntimeResponse.From(reply.Value!, token), StatusCodes.Status201Created)
@@ -135,7 +136,7 @@ internal static class RuntimeEndpoints
             return ApiResults.BadRequest("invalid runtime_id");
         }
 
-        var token = Credentials.RuntimeToken.Generate();
+        var token = ResourceMinter.For(http).NewCredential(Credentials.RuntimeToken);
         var reply = await grains.GetGrain<IRuntimeGrain>(runtimeId).RotateToken(ApiKeyAuthentication.CallerOrganization(http), CredentialFormat.Hash(token));
         return reply.Succeeded
             ? ApiResults.Ok(new RuntimeTokenResponse(token), StatusCodes.Status201Created)

@@ -54,7 +54,7 @@ internal static class SecretEndpoints
         var (body, bodyError) = await JsonBody.ReadAsync(http.Request);
         using (body)
         {
-            var (secret, error) = body is null ? (null, bodyError) : ReadNewSecret(body);
+            var (secret, error) = body is null ? (null, bodyError) : ReadNewSecret(body, ResourceMinter.For(http));
             if (secret is null)
             {
                 return await VaultEndpoints.VaultNotFoundFirstAsync(vault, organizationId, error!);
@@ -131,7 +131,7 @@ internal static class SecretEndpoints
         : null;
 
     // Checks run in the documented order: the value first (its message is fixed by the seed), then env_key, then the domains.
-    internal static (NewSecret?, IResult?) ReadNewSecret(JsonBody body)
+    internal static (NewSecret?, IResult?) ReadNewSecret(JsonBody body, ResourceMinter? minter = null)
     {
         if (!body.TryGetString("value", out var value, out var error))
         {
@@ -164,7 +164,7 @@ internal static class SecretEndpoints
             return (null, domainError);
         }
 
-        return (new NewSecret(ResourceId.New(ResourceId.Secret), envKey, new SecretValue(value), domains ?? []), null);
+        return (new NewSecret((minter ?? ResourceMinter.Unseeded).NewId(ResourceId.Secret), envKey, new SecretValue(value), domains ?? []), null);
     }
 
     private static (SecretChanges?, IResult?) ReadSecretChanges(JsonBody body)

@@ -69,7 +69,7 @@ internal static class VaultEndpoints
             }
 
             var organization = grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http));
-            var reply = await organization.CreateVault(ResourceId.New(ResourceId.Vault), name!, description);
+            var reply = await organization.CreateVault(ResourceMinter.For(http).NewId(ResourceId.Vault), name!, description);
             return reply.Succeeded
                 ? ApiResults.Ok(VaultResponse.From(reply.Value!), StatusCodes.Status201Created)
                 : ApiResults.From(reply.Error);

@@ -14,6 +14,16 @@ internal static class ApiResults
 
     public static IResult ServiceUnavailable(string message = Unavailable) => new RetryableErrorResult(message);
 
+    /// <summary>
+    /// 503 for a change whose call outlived the API's deadline: it may have been made. A POST
+    /// repeated with the same Idempotency-Key runs with the same ids and gets the real answer; a
+    /// POST without one would run again; a PATCH or DELETE can simply be sent again.
+    /// </summary>
+    public static IResult OutcomeUnknown(HttpRequest request) => new RetryableErrorResult(
+        !HttpMethods.IsPost(request.Method) ? "outcome unknown: the change may have been made; send the request again to get its answer"
+        : request.Headers.ContainsKey(IdempotencyFilter.Header) ? "outcome unknown: the change may have been made; send the request again with the same Idempotency-Key to get its answer"
+        : "outcome unknown: the change may have been made; check before sending it again (with an Idempotency-Key a repeat gets the real answer)");
+
     public static IResult From(VaultError error, int count = 0) => error switch
     {
         VaultError.VaultNotFound => Error(StatusCodes.Status404NotFound, "vault not found"),
@@ -36,7 +46,7 @@ internal static class ApiResults
         _ => ServiceUnavailable(),
     };
 
-    /// <summary>503 with <c>Retry-After</c>: nothing was written, the same request may be sent again.</summary>
+    /// <summary>503 with <c>Retry-After</c>: the same request may be sent again.</summary>
     private sealed class RetryableErrorResult(string message) : IResult, IStatusCodeHttpResult
     {
         public int? StatusCode => StatusCodes.Status503ServiceUnavailable;

@@ -79,6 +79,8 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
         [typeof(IProxyAuthorityGrain)] = [nameof(IProxyAuthorityGrain.GetCertificatePem), nameof(IProxyAuthorityGrain.GetSigningAuthority)],
         [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve)],
         [typeof(IOrganizationDirectoryGrain)] = [nameof(IOrganizationDirectoryGrain.List)],
+        // Every call names its attempt, so a repeat finds the claim or the answer it already made.
+        [typeof(IIdempotencyGrain)] = [nameof(IIdempotencyGrain.Begin), nameof(IIdempotencyGrain.WaitForOutcome), nameof(IIdempotencyGrain.Complete), nameof(IIdempotencyGrain.Release)],
         [typeof(IManagementGrain)] = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetDetailedHosts), nameof(IManagementGrain.GetActivationAddress)],
     };
 

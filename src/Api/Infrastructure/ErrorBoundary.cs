@@ -26,6 +26,14 @@ internal sealed class ErrorBoundary(RequestDelegate next, ILogger<ErrorBoundary>
             await WriteAsync(context, ApiResults.Error(status, status == StatusCodes.Status413PayloadTooLarge ? "request body too large" : "malformed request"));
             return;
         }
+        catch (Exception e) when (!context.Response.HasStarted && IsTransient(e) && MayHaveChangedSomething(context.Request, e))
+        {
+            // A 503 says "nothing written, send it again"; after a write that may have arrived, that
+            // would be a lie (a slow Key Vault call finishes the create after the API gave up).
+            logger.LogWarning("Outcome unknown for {Method} {Path}: {Error}", context.Request.Method, context.Request.Path, e.GetType().Name);
+            await WriteAsync(context, ApiResults.OutcomeUnknown(context.Request));
+            return;
+        }
         catch (Exception e) when (!context.Response.HasStarted && IsTransient(e))
         {
             logger.LogWarning(e, "Cluster unavailable for {Method} {Path}", context.Request.Method, context.Request.Path);
@@ -64,6 +72,13 @@ internal sealed class ErrorBoundary(RequestDelegate next, ILogger<ErrorBoundary>
         AggregateException aggregate => aggregate.InnerExceptions.Any(IsTransient),
         _ => e.InnerException is { } inner && IsTransient(inner),
     };
+
+    /// <summary>A change that may have reached a grain: a write whose call timed out or lost its silo, rather than one the runtime refused to deliver.</summary>
+    private static bool MayHaveChangedSomething(HttpRequest request, Exception e) =>
+        !(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method))
+        && Innermost(e) is var cause && !ClusterCallRetry.NeverDelivered(cause) && cause is TimeoutException or SiloUnavailableException;
+
+    private static Exception Innermost(Exception e) => e is AggregateException { InnerExceptions: [var only] } ? Innermost(only) : e;
 
     private static Task WriteAsync(HttpContext context, IResult result) => result.ExecuteAsync(context);
 }

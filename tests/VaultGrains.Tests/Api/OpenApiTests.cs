@@ -92,6 +92,17 @@ public sealed partial class OpenApiTests(ApiFixture fixture)
                     Assert.True(responses.ContainsKey("400"), $"{name}: 400 not documented");
                 }
 
+                if (method == "POST")
+                {
+                    var header = operation.GetProperty("parameters").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "Idempotency-Key");
+                    Assert.Equal(("header", false, 255), (header.GetProperty("in").GetString(), header.TryGetProperty("required", out var required) && required.GetBoolean(), header.GetProperty("schema").GetProperty("maxLength").GetInt32()));
+                    Assert.True(responses.ContainsKey("409"), $"{name}: 409 (a repeat while the first runs) not documented");
+                }
+                else
+                {
+                    Assert.False(operation.TryGetProperty("parameters", out var parameters) && parameters.EnumerateArray().Any(p => p.GetProperty("name").GetString() == "Idempotency-Key"), $"{name}: Idempotency-Key is for POST only");
+                }
+
                 var scheme = path.StartsWith("/api/public/", StringComparison.Ordinal) ? "ApiKey" : "AdminToken";
                 Assert.True(operation.GetProperty("security").EnumerateArray().Single().TryGetProperty(scheme, out _), $"{name}: not secured by {scheme}");
             }

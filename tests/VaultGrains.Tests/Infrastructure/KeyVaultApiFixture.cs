@@ -13,7 +13,7 @@ namespace VaultGrains.Tests.Infrastructure;
 /// Key Vault stand-in, reached through the production adapter with a fake token credential.
 /// Restartable on another key version, to rotate.
 /// </summary>
-public sealed class KeyVaultApiFixture : ApiFixture
+public class KeyVaultApiFixture : ApiFixture
 {
     public KeyVaultStandIn StandIn { get; } = new();
 
