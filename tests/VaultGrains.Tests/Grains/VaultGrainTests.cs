@@ -76,7 +76,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("KEPT"))).Succeeded);
 
-        FaultInjectingGrainStorage.FailWrites(vaultId);
+        FaultInjectingVaultLogStore.FailWrites(vaultId);
         var failed = await vault.CreateSecret(organizationId, Secret("LOST"));
 
         Assert.Equal(VaultError.Unavailable, failed.Error);

@@ -1,45 +1,39 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Serialization;
 using VaultGrains.Domain;
 using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
 
-namespace VaultGrains.Grains;
+namespace VaultGrains.Grains.Vaults;
 
 /// <summary>
-/// One vault. Reentrant so that creates arriving while a storage write is in flight are validated
-/// at once (against the committed state plus the changes already waiting) and written together in
-/// the next write: a group commit. Each change is acknowledged only after the write that holds it
-/// succeeded. Validation and the change itself happen in one turn, so no interleaving can admit a
-/// duplicate <c>env_key</c>.
+/// One vault: its rules. Reentrant so that creates arriving while a storage write is in flight are
+/// validated at once (against the committed state plus the changes already waiting) and written
+/// together in the next write: a group commit, kept by <see cref="VaultLog"/>. Each change is
+/// acknowledged only after the write that holds it succeeded. Validation and the change itself
+/// happen in one turn, so no interleaving can admit a duplicate <c>env_key</c>.
 /// </summary>
 [Reentrant]
 internal sealed class VaultGrain(
-    [PersistentState("vault", StorageNames.Vaults)] IPersistentState<VaultState> storage,
+    IVaultLogStore logStore,
+    Serializer serializer,
+    IOptions<VaultLogOptions> logOptions,
     VaultKeyProtector keyProtector,
     TimeProvider clock,
-    ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter
+    ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter, IVaultLogHooks
 {
     private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
     // A runtime's proxies must hear of a change within a second; a runtime grain that does not
     // answer by then is reported and the write is acknowledged anyway (its proxies' one-second
     // stamp check still catches the change once the runtime grain is back).
     private static readonly TimeSpan RuntimeNotifyTimeout = TimeSpan.FromSeconds(1);
-    private VaultModel committed = null!;
-    private VaultModel working = null!;
-    // Changes made since the write in flight started share one completion: the next write.
-    private TaskCompletionSource<VaultError>? nextWrite;
-    // The audit events of the changes waiting for the next write: written to the organization's
-    // trail just before it, in one append, so the batch is acknowledged only with its events durable.
-    private List<AuditEntry> pendingAudit = [];
-    private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
-    private bool writing;
-
-    // Set when a write failed: its outcome is unknown, so this activation's view can no longer be
-    // trusted. Every call is refused until the activation is gone and the next one reads storage.
-    private bool stale;
+    private VaultLog log = null!;
+    // The log could not be read (a damaged record): every call is refused, nothing is written over it.
+    private bool unreadable;
     private Task<VaultKey>? vaultKey;
     private Task<RewrapOutcome>? rewrapping;
 
@@ -48,10 +42,28 @@ internal sealed class VaultGrain(
 
     private string VaultId => this.GetPrimaryKeyString();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    private VaultModel committed => log.Confirmed;
+
+    private VaultModel working => log.Tentative;
+
+    private bool stale => log.IsStale || unreadable;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        committed = VaultModel.From(storage.State);
-        working = committed.Clone();
+        log = new VaultLog(VaultId, logStore, new VaultLogCodec(serializer), logOptions.Value, this, logger);
+        try
+        {
+            await log.LoadAsync(cancellationToken);
+        }
+        catch (VaultLogCorruptException e)
+        {
+            // Loud, and nothing written: an operator restores the record; no acknowledged change is dropped.
+            unreadable = true;
+            logger.LogError("Vault {VaultId} cannot be read and refuses every call: {Reason}", VaultId, e.Message);
+            DeactivateOnIdle();
+            return;
+        }
+
         reportedToOrganization = committed.Exists ? committed.ToDetails(VaultId) : null;
         if (committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
         {
@@ -59,8 +71,6 @@ internal sealed class VaultGrain(
             // background. No caller waits for it and none fails if the key service is down.
             _ = RewrapInBackgroundAsync();
         }
-
-        return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -590,7 +600,7 @@ internal sealed class VaultGrain(
     }
 
     // The write that will hold every change made so far, if one is still to land.
-    private Task<VaultError>? PendingWrite() => nextWrite?.Task ?? (writing ? writeInFlight : null);
+    private Task<VaultError>? PendingWrite() => log.PendingWrite();
 
     private bool HoldsValue(VaultKey key, string organizationId, StoredSecret secret, string plaintext)
     {
@@ -660,104 +670,22 @@ internal sealed class VaultGrain(
         vaultKey = null;
     }
 
-    // Joins the change just applied to `working` to the next write. Every caller re-checks `stale`
-    // after its last await, so this never sees a stale activation; if it did, no write loop would
-    // ever complete the batch, so it answers at once instead of leaving the caller hanging.
-    private Task<VaultError> CommitAsync(AuditEntry? audit = null)
+    private Task<VaultError> CommitAsync(AuditEntry? audit = null) => log.CommitAsync(audit);
+
+    async Task<bool> IVaultLogHooks.BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) =>
+        await AuditTrail(snapshot).Append([.. events]) == VaultError.None;
+
+    Task IVaultLogHooks.AfterWriteAsync(VaultModel after) => Task.WhenAll(ReportToOrganizationAsync(after), NotifyRuntimesAsync(after));
+
+    void IVaultLogHooks.WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure)
     {
-        if (stale)
+        if (failure != VaultError.AuditUnavailable && events.Count > 0)
         {
-            return Task.FromResult(VaultError.Unavailable);
+            // The events say success for changes whose write failed: say so too.
+            _ = RecordFailedWriteAsync(events);
         }
 
-        if (audit is not null)
-        {
-            pendingAudit.Add(audit);
-        }
-
-        nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var done = nextWrite.Task;
-        if (!writing)
-        {
-            writing = true;
-            _ = WriteLoopAsync();
-        }
-
-        return done;
-    }
-
-    // One write per batch: everything applied to `working` while the previous write was in flight.
-    private async Task WriteLoopAsync()
-    {
-        try
-        {
-            while (nextWrite is { } batch)
-            {
-                nextWrite = null;
-                writeInFlight = batch.Task;
-                var events = pendingAudit;
-                pendingAudit = [];
-                VaultModel snapshot;
-                var failure = VaultError.Unavailable;
-                try
-                {
-                    snapshot = working.Clone();
-                    if (events.Count > 0)
-                    {
-                        // Events first: no change may be made without its record. Until the append
-                        // is answered, a failure is the trail's.
-                        failure = VaultError.AuditUnavailable;
-                        if (await AuditTrail(snapshot).Append(events) != VaultError.None)
-                        {
-                            throw new AuditUnavailableException();
-                        }
-
-                        failure = VaultError.Unavailable;
-                    }
-
-                    if (snapshot.Exists)
-                    {
-                        storage.State = snapshot.State;
-                        await storage.WriteStateAsync();
-                    }
-                    else
-                    {
-                        await storage.ClearStateAsync();
-                    }
-                }
-                catch (Exception e)
-                {
-                    // The write may or may not have landed (an ETag conflict means another
-                    // activation wrote first). Fail this batch and the one queued behind it (it was
-                    // validated against this one), drop every pending change, refuse everything
-                    // and let the next activation read the truth.
-                    stale = true;
-                    storage.State = committed.State;
-                    working = committed.Clone();
-                    logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", VaultId, e.GetType().Name);
-                    if (failure != VaultError.AuditUnavailable && events.Count > 0)
-                    {
-                        // The events say success for changes whose write failed: say so too.
-                        _ = RecordFailedWriteAsync(events);
-                    }
-
-                    batch.TrySetResult(failure);
-                    nextWrite?.TrySetResult(failure);
-                    nextWrite = null;
-                    pendingAudit = [];
-                    DeactivateOnIdle();
-                    return;
-                }
-
-                committed = snapshot;
-                await Task.WhenAll(ReportToOrganizationAsync(snapshot), NotifyRuntimesAsync(snapshot));
-                batch.TrySetResult(VaultError.None);
-            }
-        }
-        finally
-        {
-            writing = false;
-        }
+        DeactivateOnIdle();
     }
 
     // Awaited before the write is acknowledged, so a listing right after a 201 already counts it,
@@ -820,7 +748,7 @@ internal sealed class VaultGrain(
     private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>
         GrainFactory.GetGrain<IAuditTrailGrain>(committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
 
-    private async Task RecordFailedWriteAsync(List<AuditEntry> events)
+    private async Task RecordFailedWriteAsync(IReadOnlyList<AuditEntry> events)
     {
         try
         {
