@@ -60,7 +60,6 @@ internal sealed class VaultGrain(
             // Loud, and nothing written: an operator restores the record; no acknowledged change is dropped.
             unreadable = true;
             logger.LogError("Vault {VaultId} cannot be read and refuses every call: {Reason}", VaultId, e.Message);
-            DeactivateOnIdle();
             return;
         }
 
@@ -460,6 +459,11 @@ internal sealed class VaultGrain(
         }
 
         await context.Invoke();
+        if (unreadable)
+        {
+            // Each call reads storage again, so a repaired log is served without a restart.
+            DeactivateOnIdle();
+        }
     }
 
     public Task<RewrapOutcome> Rewrap()

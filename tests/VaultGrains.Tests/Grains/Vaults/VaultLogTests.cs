@@ -16,7 +16,7 @@ namespace VaultGrains.Tests.Grains.Vaults;
 public sealed class VaultLogTests
 {
     private const string VaultId = "vlt_unit";
-    private static readonly Serializer Serializer = new ServiceCollection()
+    internal static readonly Serializer Serializer = new ServiceCollection()
         .AddSerializer(builder => builder.AddAssembly(typeof(VaultLog).Assembly))
         .BuildServiceProvider()
         .GetRequiredService<Serializer>();
@@ -262,7 +262,7 @@ public sealed class VaultLogTests
         return log;
     }
 
-    private static async Task CreateVaultAsync(VaultLog log)
+    internal static async Task CreateVaultAsync(VaultLog log)
     {
         var state = log.Tentative.State;
         state.OrganizationId = "org_unit";
@@ -272,7 +272,7 @@ public sealed class VaultLogTests
         Assert.Equal(VaultError.None, await log.CommitAsync());
     }
 
-    private static Task<VaultError> AddAsync(VaultLog log, string envKey, string value = "v")
+    internal static Task<VaultError> AddAsync(VaultLog log, string envKey, string value = "v")
     {
         if (log.IsStale)
         {
@@ -283,17 +283,17 @@ public sealed class VaultLogTests
         return log.CommitAsync();
     }
 
-    private static StoredSecret Secret(string envKey, string value = "v", int valueBytes = 16) =>
+    internal static StoredSecret Secret(string envKey, string value = "v", int valueBytes = 16) =>
         new(VaultGrains.Domain.ResourceId.New(VaultGrains.Domain.ResourceId.Secret), envKey, ["api.example.com"], DateTime.UnixEpoch, DateTime.UnixEpoch, 1, value.Length,
             new EncryptedValue(new byte[40], new byte[12], System.Text.Encoding.UTF8.GetBytes(value.PadRight(valueBytes)), new byte[16]));
 
-    private static string[] EnvKeys(VaultLog log) => [.. log.Confirmed.State.Secrets.Select(s => s.EnvKey).Order(StringComparer.Ordinal)];
+    internal static string[] EnvKeys(VaultLog log) => [.. log.Confirmed.State.Secrets.Select(s => s.EnvKey).Order(StringComparer.Ordinal)];
 
     // Like a grain: one turn at a time, so the write loop and the callers never run in parallel.
-    private static Task OnVaultScheduler(Func<Task> body) =>
+    internal static Task OnVaultScheduler(Func<Task> body) =>
         Task.Factory.StartNew(body, CancellationToken.None, TaskCreationOptions.DenyChildAttach, new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler).Unwrap();
 
-    private sealed class Hooks : IVaultLogHooks
+    internal sealed class Hooks : IVaultLogHooks
     {
         public bool TrailAccepts { get; set; } = true;
 
