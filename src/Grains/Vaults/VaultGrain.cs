@@ -27,6 +27,9 @@ internal sealed class VaultGrain(
     ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter, IVaultLogHooks
 {
     private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
+    // A summary the organization did not take is sent again after 1 s, 2 s, 4 s ... at most a minute apart.
+    private static readonly TimeSpan FirstReportRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LastReportRetry = TimeSpan.FromMinutes(1);
     // A runtime's proxies must hear of a change within a second; a runtime grain that does not
     // answer by then is reported and the write is acknowledged anyway (its proxies' one-second
     // stamp check still catches the change once the runtime grain is back).
@@ -37,8 +40,10 @@ internal sealed class VaultGrain(
     private Task<VaultKey>? vaultKey;
     private Task<RewrapOutcome>? rewrapping;
 
-    // The summary the organization last confirmed; a report that failed is retried after the next write.
+    // The summary the organization last confirmed; a report that failed is retried on a timer.
     private VaultDetails? reportedToOrganization;
+    private IGrainTimer? reportRetry;
+    private TimeSpan nextReportRetry = FirstReportRetry;
 
     private string VaultId => this.GetPrimaryKeyString();
 
@@ -205,7 +210,7 @@ internal sealed class VaultGrain(
 
     public async Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret)
     {
-        if (Refuse(organizationId) is null && working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey)
+        if (IsReplay(organizationId, secret))
         {
             return await ReplayCreateAsync(organizationId, secret.Id);
         }
@@ -219,6 +224,12 @@ internal sealed class VaultGrain(
             await pending;
         }
 
+        // After every await: the original of this retried request may have been applied meanwhile.
+        if (IsReplay(organizationId, secret))
+        {
+            return await ReplayCreateAsync(organizationId, secret.Id);
+        }
+
         if (CheckCreate(organizationId, secret, valueBytes) is { } refused)
         {
             return VaultReply<SecretDetails>.Fail(refused);
@@ -230,7 +241,13 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(keyError);
         }
 
-        // The key may have needed a call to the key service; other calls ran meanwhile.
+        // The key may have needed a call to the key service; other calls ran meanwhile, perhaps the
+        // original of this retry, which must not be answered "env_key already exists".
+        if (IsReplay(organizationId, secret))
+        {
+            return await ReplayCreateAsync(organizationId, secret.Id);
+        }
+
         if (CheckCreate(organizationId, secret, valueBytes) is { } refusedLater)
         {
             return VaultReply<SecretDetails>.Fail(refusedLater);
@@ -555,6 +572,10 @@ internal sealed class VaultGrain(
         : working.IsOwnedBy(organizationId) ? null
         : VaultError.VaultNotFound;
 
+    // The same secret id with the same env_key: the same request sent again.
+    private bool IsReplay(string organizationId, NewSecret secret) =>
+        Refuse(organizationId) is null && working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey;
+
     private VaultError? CheckCreate(string organizationId, NewSecret secret, int valueBytes)
     {
         if (Refuse(organizationId) is { } refused)
@@ -713,12 +734,36 @@ internal sealed class VaultGrain(
         {
             await report.WaitAsync(OrganizationReportTimeout);
             reportedToOrganization = details;
+            nextReportRetry = FirstReportRetry;
         }
         catch (Exception e)
         {
             report.Ignore();
-            logger.LogWarning("Vault {VaultId} could not report its summary to its organization: {Error}", VaultId, e.GetType().Name);
+            logger.LogWarning("Vault {VaultId} could not report its summary to its organization, retrying in {Delay}: {Error}", VaultId, nextReportRetry, e.GetType().Name);
+            RetryReportLater();
         }
+    }
+
+    // Until the organization has the summary its listing is wrong; the activation stays (KeepAlive)
+    // so that the next one, which assumes the organization has what storage holds, never skips it.
+    private void RetryReportLater()
+    {
+        if (reportRetry is not null)
+        {
+            return;
+        }
+
+        var delay = nextReportRetry;
+        nextReportRetry = TimeSpan.FromTicks(Math.Min(nextReportRetry.Ticks * 2, LastReportRetry.Ticks));
+        reportRetry = this.RegisterGrainTimer(async _ =>
+        {
+            reportRetry?.Dispose();
+            reportRetry = null;
+            if (!stale && committed.Exists)
+            {
+                await ReportToOrganizationAsync(committed);
+            }
+        }, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true });
     }
 
     // Awaited before the batch is acknowledged, so a proxy never releases a value older than what

@@ -286,6 +286,30 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
         Assert.Equal(Value, await ReleaseAsync(organizationId, vaultId, secretId));
     }
 
+    [Fact]
+    public async Task A_create_retried_while_the_vault_key_is_unwrapped_gets_its_own_write_not_env_key_exists()
+    {
+        var organizationId = await NewOrganizationAsync();
+        var vaultId = await NewVaultAsync(organizationId);
+        await NewSecretAsync(organizationId, vaultId, "BEFORE", "before-value");
+        await fixture.DeactivateAllAsync();
+        var vault = Grains.GetGrain<IVaultGrain>(vaultId);
+        var secret = new NewSecret(ResourceId.New(ResourceId.Secret), "RETRIED", new SecretValue("retried-value"), []);
+        StandIn.Reset();
+        StandIn.Delay = TimeSpan.FromSeconds(1);
+
+        // The original waits for the unwrap; its retry (same id) arrives meanwhile and waits too.
+        var original = vault.CreateSecret(organizationId, secret);
+        await Task.Delay(300);
+        var retry = vault.CreateSecret(organizationId, secret);
+        var replies = await Task.WhenAll(original, retry);
+
+        Assert.All(replies, reply => Assert.True(reply.Succeeded, reply.Error.ToString()));
+        Assert.All(replies, reply => Assert.Equal(secret.Id, reply.Value!.Id));
+        Assert.Equal(1, StandIn.Unwraps);
+        Assert.Single((await vault.ListSecrets(organizationId)).Value!, s => s.EnvKey == "RETRIED");
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private static async Task AssertKeyServiceUnavailable(HttpResponseMessage response)

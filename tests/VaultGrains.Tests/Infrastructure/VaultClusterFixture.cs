@@ -114,6 +114,7 @@ public static class VaultTestCluster
             silo.AddVaultGrainStorage(storage);
             silo.Services.AddVaultEncryption(silo.Configuration);
             silo.Services.Decorate<IVaultLogStore>((_, inner) => new FaultInjectingVaultLogStore(inner));
+            silo.AddIncomingGrainCallFilter<OrganizationReportFaults>();
         }
     }
 
