@@ -9,7 +9,14 @@ using Azure.Storage.Blobs.Specialized;
 // The vault log spike (issue 10): an append blob per vault against one table partition per vault,
 // on the storage given by LOGSPIKE_STORAGE (an Azurite connection string). Each "batch" holds k
 // creates of a 200-byte encrypted record. Usage: dotnet run -c Release --project bench/LogSpike [seconds]
+// With "cold": the cold read of a 1,000-secret vault through the shipped VaultLog (VaultLogColdRead).
 var connection = Environment.GetEnvironmentVariable("LOGSPIKE_STORAGE") ?? throw new InvalidOperationException("LOGSPIKE_STORAGE is not set.");
+if (args is ["cold", ..])
+{
+    await VaultGrains.Bench.LogSpike.VaultLogColdRead.RunAsync(connection);
+    return;
+}
+
 var seconds = args.Length > 0 ? int.Parse(args[0]) : 3;
 var prefix = "spike" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
 var blobs = new BlobServiceClient(connection).GetBlobContainerClient(prefix);
