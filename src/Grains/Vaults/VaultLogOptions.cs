@@ -13,8 +13,14 @@ public sealed class VaultLogOptions
     /// </summary>
     public int CompactAfterBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Records after the checkpoint (default 2,000).</summary>
-    public int CompactAfterRecords { get; set; } = 2_000;
+    /// <summary>
+    /// Records after the checkpoint (default 128). Each record is one block of the Append Blob, and
+    /// reading a blob costs per block: on Azurite (busy machine) a 1,000-secret vault read in
+    /// 6-10 ms from one checkpoint, 33 ms with up to 256 records after it and 198 ms with 1,000
+    /// (154 ms of it the download), so the log is kept short; a compaction costs one checkpoint
+    /// (~300 KiB for a full vault) per 128 batches.
+    /// </summary>
+    public int CompactAfterRecords { get; set; } = 128;
 }
 
 public sealed class VaultLogOptionsValidator : IValidateOptions<VaultLogOptions>
