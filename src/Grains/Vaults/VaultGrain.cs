@@ -47,11 +47,11 @@ internal sealed class VaultGrain(
 
     private string VaultId => this.GetPrimaryKeyString();
 
-    private VaultModel committed => log.Confirmed;
+    private VaultModel Committed => log.Confirmed;
 
-    private VaultModel working => log.Tentative;
+    private VaultModel Working => log.Tentative;
 
-    private bool stale => log.IsStale || unreadable;
+    private bool Stale => log.IsStale || unreadable;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -68,8 +68,8 @@ internal sealed class VaultGrain(
             return;
         }
 
-        reportedToOrganization = committed.Exists ? committed.ToDetails(VaultId) : null;
-        if (committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
+        reportedToOrganization = Committed.Exists ? Committed.ToDetails(VaultId) : null;
+        if (Committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
         {
             // Lazy rotation: the first activation under a new KEK moves the vault key in the
             // background. No caller waits for it and none fails if the key service is down.
@@ -87,14 +87,14 @@ internal sealed class VaultGrain(
 
     public async Task<VaultReply<VaultDetails>> Create(NewVault vault)
     {
-        if (stale)
+        if (Stale)
         {
             return VaultReply<VaultDetails>.Fail(VaultError.Unavailable);
         }
 
-        if (working.Exists)
+        if (Working.Exists)
         {
-            return working.State.OrganizationId == vault.OrganizationId && working.State.Name == vault.Name
+            return Working.State.OrganizationId == vault.OrganizationId && Working.State.Name == vault.Name
                 ? await ReadAfterPendingWritesAsync(vault.OrganizationId)
                 : VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
         }
@@ -120,37 +120,37 @@ internal sealed class VaultGrain(
         }
 
         // Other calls ran while the key was wrapped: a write may have failed meanwhile.
-        if (stale || working.Exists)
+        if (Stale || Working.Exists)
         {
             key.Dispose();
-            return VaultReply<VaultDetails>.Fail(stale ? VaultError.Unavailable : VaultError.AlreadyExists);
+            return VaultReply<VaultDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.AlreadyExists);
         }
 
         var now = Now();
-        working.State.OrganizationId = vault.OrganizationId;
-        working.State.Name = vault.Name;
-        working.State.Description = vault.Description;
-        working.State.CreatedAt = now;
-        working.State.UpdatedAt = now;
-        working.State.VaultKey = wrapped;
+        Working.State.OrganizationId = vault.OrganizationId;
+        Working.State.Name = vault.Name;
+        Working.State.Description = vault.Description;
+        Working.State.CreatedAt = now;
+        Working.State.UpdatedAt = now;
+        Working.State.VaultKey = wrapped;
         vaultKey = Task.FromResult(key);
         // The organization lists the vault from this call's reply; no report needed.
-        reportedToOrganization = working.ToDetails(VaultId);
+        reportedToOrganization = Working.ToDetails(VaultId);
         var error = await CommitAsync(Audit("vault.create", 201, new AuditResource(VaultId)));
         return error == VaultError.None
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
     }
 
     public Task<VaultReply<VaultDetails>> Get(string organizationId)
     {
-        if (stale)
+        if (Stale)
         {
             return Task.FromResult(VaultReply<VaultDetails>.Fail(VaultError.Unavailable));
         }
 
-        return Task.FromResult(committed.IsOwnedBy(organizationId)
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+        return Task.FromResult(Committed.IsOwnedBy(organizationId)
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(VaultError.VaultNotFound));
     }
 
@@ -161,7 +161,7 @@ internal sealed class VaultGrain(
             return VaultReply<VaultDetails>.Fail(refused);
         }
 
-        var state = working.State;
+        var state = Working.State;
         var name = changes.Name ?? state.Name;
         var description = changes.SetDescription ? changes.Description : state.Description;
         if (name == state.Name && description == state.Description)
@@ -174,7 +174,7 @@ internal sealed class VaultGrain(
         state.UpdatedAt = Now();
         var error = await CommitAsync(Audit("vault.update", 200, new AuditResource(VaultId)));
         return error == VaultError.None
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
     }
 
@@ -185,18 +185,18 @@ internal sealed class VaultGrain(
             return VaultReply<VaultDetails>.Fail(refused);
         }
 
-        if (working.State.Runtimes.Count > 0)
+        if (Working.State.Runtimes.Count > 0)
         {
-            return VaultReply<VaultDetails>.Fail(VaultError.VaultAssigned, working.State.Runtimes.Count);
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultAssigned, Working.State.Runtimes.Count);
         }
 
-        if (working.SecretCount > 0)
+        if (Working.SecretCount > 0)
         {
-            return VaultReply<VaultDetails>.Fail(VaultError.VaultNotEmpty, working.SecretCount);
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultNotEmpty, Working.SecretCount);
         }
 
-        var details = working.ToDetails(VaultId);
-        working.Erase();
+        var details = Working.ToDetails(VaultId);
+        Working.Erase();
         var error = await CommitAsync(Audit("vault.delete", 204, new AuditResource(VaultId)));
         if (error != VaultError.None)
         {
@@ -219,7 +219,7 @@ internal sealed class VaultGrain(
 
         // A key that is only in a write still in flight is not "already there" yet: if that write
         // fails, no one may have been told so. Its outcome decides the answer.
-        while (CheckCreate(organizationId, secret, valueBytes) == VaultError.EnvKeyExists && !committed.HasEnvKey(secret.EnvKey) && PendingWrite() is { } pending)
+        while (CheckCreate(organizationId, secret, valueBytes) == VaultError.EnvKeyExists && !Committed.HasEnvKey(secret.EnvKey) && PendingWrite() is { } pending)
         {
             await pending;
         }
@@ -257,7 +257,7 @@ internal sealed class VaultGrain(
         var binding = new SecretBinding(organizationId, VaultId, secret.Id, 1);
         var stored = new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
             SecretCipher.Encrypt(key, binding, secret.Value.Plaintext));
-        working.Add(stored);
+        Working.Add(stored);
         var error = await CommitAsync(Audit("secret.create", 201, new AuditResource(VaultId, secret.Id, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(stored.ToDetails())
@@ -266,22 +266,22 @@ internal sealed class VaultGrain(
 
     public Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId)
     {
-        if (stale || !committed.IsOwnedBy(organizationId))
+        if (Stale || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(committed.ListDetails()));
+        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(Committed.ListDetails()));
     }
 
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
     {
-        if (stale || !committed.IsOwnedBy(organizationId))
+        if (Stale || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<SecretDetails>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<SecretDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        return Task.FromResult(committed.Find(secretId) is { } secret
+        return Task.FromResult(Committed.Find(secretId) is { } secret
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
             : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound));
     }
@@ -293,7 +293,7 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (working.Find(secretId) is not { } found)
+        if (Working.Find(secretId) is not { } found)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -318,7 +318,7 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refusedLater);
         }
 
-        if (working.Find(secretId) is not { } current)
+        if (Working.Find(secretId) is not { } current)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -334,7 +334,7 @@ internal sealed class VaultGrain(
                 return VaultReply<SecretDetails>.Fail(read.Error);
             }
 
-            return committed.Find(secretId) is { } unchanged
+            return Committed.Find(secretId) is { } unchanged
                 ? VaultReply<SecretDetails>.Ok(unchanged.ToDetails())
                 : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -344,7 +344,7 @@ internal sealed class VaultGrain(
         {
             var plaintext = changes.Value!.Plaintext;
             var valueBytes = Encoding.UTF8.GetByteCount(plaintext);
-            if (working.TotalValueBytes - current.ValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+            if (Working.TotalValueBytes - current.ValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
             {
                 return VaultReply<SecretDetails>.Fail(VaultError.VaultFull);
             }
@@ -354,7 +354,7 @@ internal sealed class VaultGrain(
             updated = updated with { Version = version, ValueBytes = valueBytes, Value = SecretCipher.Encrypt(key!, binding, plaintext) };
         }
 
-        working.Replace(updated);
+        Working.Replace(updated);
         var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), string.Join(",", new[] { valueChanged ? "value" : null, domainsChanged ? "allowed_domains" : null }.OfType<string>())));
         return commitError == VaultError.None
             ? VaultReply<SecretDetails>.Ok(updated.ToDetails())
@@ -368,12 +368,12 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (working.Find(secretId) is not { } secret)
+        if (Working.Find(secretId) is not { } secret)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
 
-        working.Remove(secretId);
+        Working.Remove(secretId);
         var error = await CommitAsync(Audit("secret.delete", 204, new AuditResource(VaultId, secretId, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
@@ -387,12 +387,12 @@ internal sealed class VaultGrain(
             return refused;
         }
 
-        if (working.IsHeldBy(runtimeId))
+        if (Working.IsHeldBy(runtimeId))
         {
             return (await ReadAfterPendingWritesAsync(organizationId)).Error;
         }
 
-        working.State.Runtimes.Add(runtimeId);
+        Working.State.Runtimes.Add(runtimeId);
         return await CommitAsync();
     }
 
@@ -404,12 +404,12 @@ internal sealed class VaultGrain(
             return refused == VaultError.VaultNotFound ? VaultError.None : refused;
         }
 
-        if (!working.IsHeldBy(runtimeId))
+        if (!Working.IsHeldBy(runtimeId))
         {
             return (await ReadAfterPendingWritesAsync(organizationId)).Error;
         }
 
-        working.State.Runtimes.Remove(runtimeId);
+        Working.State.Runtimes.Remove(runtimeId);
         return await CommitAsync();
     }
 
@@ -417,12 +417,12 @@ internal sealed class VaultGrain(
     {
         // Committed state only: a value is released once its write is durable, and a detach stops
         // releases as soon as it is.
-        if (stale || !committed.Exists)
+        if (Stale || !Committed.Exists)
         {
-            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound);
         }
 
-        if (!committed.IsHeldBy(runtimeId))
+        if (!Committed.IsHeldBy(runtimeId))
         {
             return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(VaultError.RuntimeNotAttached);
         }
@@ -434,14 +434,14 @@ internal sealed class VaultGrain(
         }
 
         // Other calls ran while the key was unwrapped.
-        if (stale || !committed.IsHeldBy(runtimeId))
+        if (Stale || !Committed.IsHeldBy(runtimeId))
         {
-            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.RuntimeNotAttached);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(Stale ? VaultError.Unavailable : VaultError.RuntimeNotAttached);
         }
 
-        var organizationId = committed.State.OrganizationId!;
-        var released = new List<ReleasedSecret>(committed.SecretCount);
-        foreach (var secret in committed.State.Secrets)
+        var organizationId = Committed.State.OrganizationId!;
+        var released = new List<ReleasedSecret>(Committed.SecretCount);
+        foreach (var secret in Committed.State.Secrets)
         {
             try
             {
@@ -496,12 +496,12 @@ internal sealed class VaultGrain(
 
     private async Task<RewrapOutcome> RewrapOnceAsync()
     {
-        if (stale)
+        if (Stale)
         {
             return new RewrapOutcome(false, null, VaultError.Unavailable);
         }
 
-        if (working.State.VaultKey is not { } wrapped)
+        if (Working.State.VaultKey is not { } wrapped)
         {
             return new RewrapOutcome(false, null, VaultError.VaultNotFound);
         }
@@ -535,13 +535,13 @@ internal sealed class VaultGrain(
             CryptographicOperations.ZeroMemory(bytes);
         }
 
-        if (stale || !ReferenceEquals(working.State.VaultKey, wrapped))
+        if (Stale || !ReferenceEquals(Working.State.VaultKey, wrapped))
         {
             // Deleted, or moved by another path, while the key service answered.
-            return new RewrapOutcome(false, working.State.VaultKey?.KeyId, stale ? VaultError.Unavailable : VaultError.None);
+            return new RewrapOutcome(false, Working.State.VaultKey?.KeyId, Stale ? VaultError.Unavailable : VaultError.None);
         }
 
-        working.State.VaultKey = rewrapped;
+        Working.State.VaultKey = rewrapped;
         var error = await CommitAsync();
         if (error == VaultError.None)
         {
@@ -568,13 +568,13 @@ internal sealed class VaultGrain(
     }
 
     private VaultError? Refuse(string organizationId) =>
-        stale ? VaultError.Unavailable
-        : working.IsOwnedBy(organizationId) ? null
+        Stale ? VaultError.Unavailable
+        : Working.IsOwnedBy(organizationId) ? null
         : VaultError.VaultNotFound;
 
     // The same secret id with the same env_key: the same request sent again.
     private bool IsReplay(string organizationId, NewSecret secret) =>
-        Refuse(organizationId) is null && working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey;
+        Refuse(organizationId) is null && Working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey;
 
     private VaultError? CheckCreate(string organizationId, NewSecret secret, int valueBytes)
     {
@@ -583,12 +583,12 @@ internal sealed class VaultGrain(
             return refused;
         }
 
-        if (working.HasEnvKey(secret.EnvKey))
+        if (Working.HasEnvKey(secret.EnvKey))
         {
             return VaultError.EnvKeyExists;
         }
 
-        if (working.SecretCount >= SecretRules.MaxSecretsPerVault || working.TotalValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+        if (Working.SecretCount >= SecretRules.MaxSecretsPerVault || Working.TotalValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
         {
             return VaultError.VaultFull;
         }
@@ -619,7 +619,7 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(read.Error);
         }
 
-        return committed.Find(secretId) is { } secret
+        return Committed.Find(secretId) is { } secret
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
             : VaultReply<SecretDetails>.Fail(VaultError.Unavailable);
     }
@@ -670,7 +670,7 @@ internal sealed class VaultGrain(
 
     private async Task<VaultKey> UnwrapVaultKeyAsync()
     {
-        var wrapped = committed.State.VaultKey ?? throw new WrappedKeyRejectedException($"Vault {VaultId} has no vault key.");
+        var wrapped = Committed.State.VaultKey ?? throw new WrappedKeyRejectedException($"Vault {VaultId} has no vault key.");
         var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
         try
         {
@@ -759,9 +759,9 @@ internal sealed class VaultGrain(
         {
             reportRetry?.Dispose();
             reportRetry = null;
-            if (!stale && committed.Exists)
+            if (!Stale && Committed.Exists)
             {
-                await ReportToOrganizationAsync(committed);
+                await ReportToOrganizationAsync(Committed);
             }
         }, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true });
     }
@@ -795,13 +795,13 @@ internal sealed class VaultGrain(
 
     // The organization: the committed state's, or for a create the one being written.
     private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>
-        GrainFactory.GetGrain<IAuditTrailGrain>(committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
+        GrainFactory.GetGrain<IAuditTrailGrain>(Committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
 
     private async Task RecordFailedWriteAsync(IReadOnlyList<AuditEntry> events)
     {
         try
         {
-            if (committed.State.OrganizationId is { } organization)
+            if (Committed.State.OrganizationId is { } organization)
             {
                 await GrainFactory.GetGrain<IAuditTrailGrain>(organization).Append(
                     events.Select(e => e with { Outcome = AuditEntry.Error, Status = 503 }).ToList());
