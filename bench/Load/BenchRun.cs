@@ -201,7 +201,7 @@ internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IRead
         {
             // The same write at the storage alone: how much of the growth is the storage's.
             var raw = await storage.BlobWritesAsync(settings.GrowthConnections, bytes, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), watch);
-            notes += $"; vault state {bytes / 1024.0:F1} KiB, a raw blob write of that size: p50 {Table.Ms(raw.PercentileMs(50))} ms";
+            notes += $"; vault log {bytes / 1024.0:F1} KiB, a raw blob write of that size: p50 {Table.Ms(raw.PercentileMs(50))} ms";
         }
 
         return (measurement, notes);

@@ -34,19 +34,20 @@ internal sealed class StorageCeiling(string connectionString)
         return sizes.Count == 0 ? null : (int)sizes.Order().ElementAt(sizes.Count / 2);
     }
 
-    /// <summary>The size of the blob that holds this grain's state (its name contains the grain's key).</summary>
+    /// <summary>The size of the largest blob whose name contains the grain's key: a vault's log (its head is a few bytes).</summary>
     public async Task<int?> BlobBytesAsync(string container, string grainKey)
     {
         var client = new BlobServiceClient(connectionString).GetBlobContainerClient(container);
+        int? largest = null;
         await foreach (var blob in client.GetBlobsAsync())
         {
             if (blob.Name.Contains(grainKey, StringComparison.OrdinalIgnoreCase))
             {
-                return (int?)blob.Properties.ContentLength;
+                largest = Math.Max(largest ?? 0, (int)(blob.Properties.ContentLength ?? 0));
             }
         }
 
-        return null;
+        return largest;
     }
 
     public async Task<Measurement> BlobWritesAsync(int workers, int bytes, TimeSpan warmup, TimeSpan duration, ProcessWatch watch)

@@ -3,7 +3,7 @@ namespace VaultGrains.Grains;
 /// <summary>The grain storage providers the grains persist through; the silo registers one of each.</summary>
 public static class StorageNames
 {
-    /// <summary>Vault state: Blob storage, since a vault can outgrow a table row.</summary>
+    /// <summary>Vaults: their logs in Blob storage (<c>Vaults/BlobVaultLogStore</c>, not a grain storage provider); the name tags their storage metrics.</summary>
     public const string Vaults = "vaults";
 
     /// <summary>Organizations and the organization directory: Blob storage (a thousand vault summaries exceed a row).</summary>

@@ -12,6 +12,7 @@ using Orleans.Storage;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
+using VaultGrains.Grains.Vaults;
 using Orleans.Dashboard;
 using VaultGrains.Hosting;
 using VaultGrains.Hosting.Telemetry;
@@ -114,13 +115,7 @@ public static class SiloHostingExtensions
     /// <summary>The grain storage providers on Azure Storage, with a serializer that survives type renames.</summary>
     public static ISiloBuilder AddVaultGrainStorage(this ISiloBuilder silo, StorageOptions storage)
     {
-        silo.AddAzureBlobGrainStorage(StorageNames.Vaults, options => options.Configure<Serializer>((o, serializer) =>
-        {
-            o.BlobServiceClient = storage.CreateBlobServiceClient();
-            o.ContainerName = storage.VaultContainer;
-            o.DeleteStateOnClear = true;
-            o.GrainStorageSerializer = Measured(StorageNames.Vaults, new OrleansGrainStorageSerializer(serializer));
-        }));
+        silo.Services.AddVaultLog(silo.Configuration, storage);
         silo.AddAzureBlobGrainStorage(StorageNames.Organizations, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.BlobServiceClient = storage.CreateBlobServiceClient();
@@ -150,12 +145,26 @@ public static class SiloHostingExtensions
         }));
         silo.Services.AddHostedService(services => new IdempotencyRecordSweep(storage.CreateTableServiceClient().GetTableClient(storage.IdempotencyTable),
             services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdempotencyRecordSweep>>()));
-        foreach (var provider in new[] { StorageNames.Vaults, StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes, StorageNames.Idempotency })
+        foreach (var provider in new[] { StorageNames.Organizations, StorageNames.ApiKeys, StorageNames.Runtimes, StorageNames.Idempotency })
         {
             silo.Services.DecorateKeyedStorage(provider);
         }
 
         return silo;
+    }
+
+    /// <summary>
+    /// Vault logs in the vaults container (<see cref="BlobVaultLogStore"/>, which also reads vaults
+    /// stored whole by earlier versions) and their compaction settings (<c>VaultLog:*</c>).
+    /// </summary>
+    public static IServiceCollection AddVaultLog(this IServiceCollection services, IConfiguration configuration, StorageOptions storage)
+    {
+        services.AddSingleton<IValidateOptions<VaultLogOptions>, VaultLogOptionsValidator>();
+        services.AddOptions<VaultLogOptions>().Bind(configuration.GetSection(VaultLogOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IVaultLogStore>(provider => new MeasuredVaultLogStore(
+            new BlobVaultLogStore(storage.CreateBlobServiceClient().GetBlobContainerClient(storage.VaultContainer)),
+            provider.GetRequiredService<IGrainContextAccessor>()));
+        return services;
     }
 
     /// <summary>The audit trail's store (Append Blobs in the audit container) and settings (<c>Audit:*</c>).</summary>
@@ -181,7 +190,7 @@ public static class SiloHostingExtensions
             var inner = original.KeyedImplementationFactory is { } factory
                 ? (IGrainStorage)factory(services, key)
                 : original.KeyedImplementationInstance as IGrainStorage ?? (IGrainStorage)ActivatorUtilities.CreateInstance(services, original.KeyedImplementationType!);
-            return new MeasuredGrainStorage(provider, inner, provider == StorageNames.Vaults ? services.GetRequiredService<IGrainContextAccessor>() : null);
+            return new MeasuredGrainStorage(provider, inner);
         });
     }
 

@@ -5,10 +5,9 @@ namespace VaultGrains.Silo.Telemetry;
 
 /// <summary>
 /// Times every read and write of one grain storage provider, by outcome. Reads happen once per
-/// activation, so they are the activations' load times; for the vaults provider each write is one
-/// group commit, and its completion closes the batch count (<see cref="VaultBatches"/>).
+/// activation, so they are the activations' load times.
 /// </summary>
-internal sealed class MeasuredGrainStorage(string provider, IGrainStorage inner, IGrainContextAccessor? batches) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
+internal sealed class MeasuredGrainStorage(string provider, IGrainStorage inner) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -42,10 +41,6 @@ internal sealed class MeasuredGrainStorage(string provider, IGrainStorage inner,
         finally
         {
             SiloMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", provider }, { "outcome", outcome } });
-            if (batches is not null)
-            {
-                VaultBatches.WriteCompleted(batches.GrainContext);
-            }
         }
     }
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Storage;
 using VaultGrains.Grains;
+using VaultGrains.Grains.Vaults;
 using VaultGrains.Tests.Infrastructure;
 
 namespace VaultGrains.Tests.Api;
@@ -45,24 +46,14 @@ internal static class ApiTestKit
 
     public static string Text(JsonElement element, string property) => element.GetProperty(property).GetString()!;
 
-    /// <summary>The raw blob of a vault grain's state, or null when storage holds none.</summary>
-    public static async Task<byte[]?> ReadVaultBlobAsync(ApiFixture fixture, string vaultId)
-    {
-        var container = new BlobServiceClient(fixture.Storage.ConnectionString).GetBlobContainerClient(fixture.Storage.VaultContainer);
-        await foreach (var blob in container.GetBlobsAsync())
-        {
-            if (blob.Name.Contains(vaultId, StringComparison.Ordinal))
-            {
-                return (await container.GetBlobClient(blob.Name).DownloadContentAsync()).Value.Content.ToArray();
-            }
-        }
+    /// <summary>Every byte stored for a vault (its head and logs), or null when storage holds none.</summary>
+    public static Task<byte[]?> ReadVaultBlobAsync(ApiFixture fixture, string vaultId) => StoredVaults(fixture).ReadBytesAsync(vaultId);
 
-        return null;
-    }
+    /// <summary>A vault's stored state, read back as a new activation reads it.</summary>
+    public static async Task<VaultState> ReadVaultStateAsync(ApiFixture fixture, string vaultId) =>
+        (await StoredVaults(fixture).ReadAsync(vaultId))!.Value.State;
 
-    /// <summary>A vault's stored state, read back with the serializer the silo writes it with.</summary>
-    public static VaultState ReadVaultState(ApiFixture fixture, byte[] blob) =>
-        new OrleansGrainStorageSerializer(fixture.SiloServices.GetRequiredService<Serializer>()).Deserialize<VaultState>(BinaryData.FromBytes(blob))!;
+    private static StoredVaults StoredVaults(ApiFixture fixture) => new(fixture.Storage, fixture.SiloServices.GetRequiredService<Serializer>());
 
     public static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 }

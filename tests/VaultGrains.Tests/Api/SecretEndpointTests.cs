@@ -61,7 +61,7 @@ public sealed class SecretEndpointTests(ApiFixture fixture)
         var created = await CreateSecretAsync(client, vaultId, "DATABASE_URL", "postgresql://old", "*.example.com");
         var url = Secret(vaultId, Text(created, "id"));
         var before = await ReadVaultBlobAsync(fixture, vaultId);
-        var old = ReadVaultState(fixture, before!).Secrets.Single().Value;
+        var old = (await ReadVaultStateAsync(fixture, vaultId)).Secrets.Single().Value;
         Assert.True(Contains(before!, old.Ciphertext), "the test must find the old ciphertext in the blob before the rotation");
         await Task.Delay(5);
 
@@ -74,7 +74,7 @@ public sealed class SecretEndpointTests(ApiFixture fixture)
         Assert.Equal(rotated.GetRawText(), (await ApiFixture.ReadAsync(await client.GetAsync(url))).GetRawText());
 
         var after = await ReadVaultBlobAsync(fixture, vaultId);
-        var current = ReadVaultState(fixture, after!).Secrets.Single();
+        var current = (await ReadVaultStateAsync(fixture, vaultId)).Secrets.Single();
         Assert.False(Contains(after!, old.Ciphertext), "the old ciphertext is still in storage");
         Assert.False(Contains(after!, old.WrappedDataKey), "the old wrapped data key is still in storage");
         Assert.NotEqual(old.WrappedDataKey, current.Value.WrappedDataKey);
@@ -165,7 +165,7 @@ public sealed class SecretEndpointTests(ApiFixture fixture)
         var keep = await CreateSecretAsync(client, vaultId, "KEEP");
         var doomed = await CreateSecretAsync(client, vaultId, "API_TOKEN", "first-value");
         var url = Secret(vaultId, Text(doomed, "id"));
-        var doomedCiphertext = ReadVaultState(fixture, (await ReadVaultBlobAsync(fixture, vaultId))!).Secrets.Single(s => s.EnvKey == "API_TOKEN").Value.Ciphertext;
+        var doomedCiphertext = (await ReadVaultStateAsync(fixture, vaultId)).Secrets.Single(s => s.EnvKey == "API_TOKEN").Value.Ciphertext;
 
         var deleted = await client.DeleteAsync(url);
 

@@ -66,7 +66,7 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         var secret = Secret("UNCERTAIN");
 
-        FaultInjectingGrainStorage.LandThenConflict(vaultId);
+        FaultInjectingVaultLogStore.LandThenConflict(vaultId);
         var uncertain = await vault.CreateSecret(organizationId, secret);
 
         Assert.Equal(VaultError.Unavailable, uncertain.Error);
@@ -82,14 +82,14 @@ public sealed class DuplicateActivationTests(VaultClusterFixture fixture)
     {
         var (organizationId, vaultId) = await fixture.NewVaultAsync();
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
-        FaultInjectingGrainStorage.FailWrites(vaultId);
-        FaultInjectingGrainStorage.HoldWrites(vaultId);
+        FaultInjectingVaultLogStore.FailWrites(vaultId);
+        FaultInjectingVaultLogStore.HoldWrites(vaultId);
 
         var first = vault.CreateSecret(organizationId, Secret("RACED"));
         await Task.Delay(200);
         var second = vault.CreateSecret(organizationId, Secret("RACED"));
         await Task.Delay(200);
-        FaultInjectingGrainStorage.ReleaseWrites(vaultId);
+        FaultInjectingVaultLogStore.ReleaseWrites(vaultId);
 
         Assert.Equal(VaultError.Unavailable, (await first).Error);
         Assert.Equal(VaultError.Unavailable, (await second).Error);

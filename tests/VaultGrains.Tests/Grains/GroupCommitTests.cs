@@ -1,6 +1,6 @@
 using VaultGrains.Domain;
 using VaultGrains.Tests.Infrastructure;
-using Storage = VaultGrains.Tests.Infrastructure.FaultInjectingGrainStorage;
+using Storage = VaultGrains.Tests.Infrastructure.FaultInjectingVaultLogStore;
 
 namespace VaultGrains.Tests.Grains;
 

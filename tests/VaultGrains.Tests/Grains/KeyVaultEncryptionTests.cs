@@ -221,11 +221,11 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
         // Whoever holds the KEK and every stored byte: no vault key left decrypts either value.
         var protector = fixture.SiloServices.GetRequiredService<VaultKeyProtector>();
         var remaining = 0;
-        await foreach (var item in fixture.VaultBlobs.GetBlobsAsync())
+        foreach (var otherVault in await fixture.StoredVaults.VaultIdsAsync())
         {
-            var raw = (await fixture.VaultBlobs.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
-            Assert.True(raw.AsSpan().IndexOf(wrappedVaultKey) < 0, $"the deleted vault's wrapped key is still in {item.Name}");
-            if (fixture.Deserialize(raw).VaultKey is not { } otherKey)
+            var (otherState, raw) = (await fixture.ReadVaultAsync(otherVault))!.Value;
+            Assert.True(raw.AsSpan().IndexOf(wrappedVaultKey) < 0, $"the deleted vault's wrapped key is still in {otherVault}'s blobs");
+            if (otherState.VaultKey is not { } otherKey)
             {
                 continue;
             }
@@ -247,14 +247,15 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
         const string Value = "tamper-target-value";
         var secretId = await NewSecretAsync(organizationId, vaultId, "TARGET", Value);
         await fixture.DeactivateAllAsync();
-        var (state, original, blob) = (await fixture.ReadVaultAsync(vaultId))!.Value;
+        var state = (await fixture.ReadVaultAsync(vaultId))!.Value.State;
+        var secret = state.Secrets.Single();
+        var originalKey = state.VaultKey!;
         try
         {
-            var secret = state.Secrets.Single();
             var flipped = (byte[])secret.Value.Ciphertext.Clone();
             flipped[0] ^= 0x01;
             state.Secrets[0] = secret with { Value = secret.Value with { Ciphertext = flipped } };
-            await fixture.OverwriteVaultAsync(blob, state);
+            await fixture.OverwriteVaultAsync(vaultId, state);
 
             // A damaged value is left out of the release (the vault's other values still go out).
             var released = await TestRuntimes.ReleaseOnceAsync(Grains, organizationId, vaultId, secretId);
@@ -264,11 +265,12 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
             // The wrapped vault key itself: Key Vault refuses to unwrap it, once; the activation
             // does not ask again.
             await fixture.DeactivateAllAsync();
-            state = fixture.Deserialize(original);
+            state = (await fixture.StoredVaults.ReadAsync(vaultId))!.Value.State;
+            state.Secrets[0] = secret;
             var wrappedKey = (byte[])state.VaultKey!.Bytes.Clone();
             wrappedKey[7] ^= 0x01;
             state.VaultKey = state.VaultKey with { Bytes = wrappedKey };
-            await fixture.OverwriteVaultAsync(blob, state);
+            await fixture.OverwriteVaultAsync(vaultId, state);
             StandIn.Reset();
 
             var vault = Grains.GetGrain<IVaultGrain>(vaultId);
@@ -281,10 +283,36 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
         finally
         {
             await fixture.DeactivateAllAsync();
-            await fixture.RestoreVaultAsync(blob, original);
+            state.Secrets[0] = secret;
+            state.VaultKey = originalKey;
+            await fixture.OverwriteVaultAsync(vaultId, state);
         }
 
         Assert.Equal(Value, await ReleaseAsync(organizationId, vaultId, secretId));
+    }
+
+    [Fact]
+    public async Task A_create_retried_while_the_vault_key_is_unwrapped_gets_its_own_write_not_env_key_exists()
+    {
+        var organizationId = await NewOrganizationAsync();
+        var vaultId = await NewVaultAsync(organizationId);
+        await NewSecretAsync(organizationId, vaultId, "BEFORE", "before-value");
+        await fixture.DeactivateAllAsync();
+        var vault = Grains.GetGrain<IVaultGrain>(vaultId);
+        var secret = new NewSecret(ResourceId.New(ResourceId.Secret), "RETRIED", new SecretValue("retried-value"), []);
+        StandIn.Reset();
+        StandIn.Delay = TimeSpan.FromSeconds(1);
+
+        // The original waits for the unwrap; its retry (same id) arrives meanwhile and waits too.
+        var original = vault.CreateSecret(organizationId, secret);
+        await Task.Delay(300);
+        var retry = vault.CreateSecret(organizationId, secret);
+        var replies = await Task.WhenAll(original, retry);
+
+        Assert.All(replies, reply => Assert.True(reply.Succeeded, reply.Error.ToString()));
+        Assert.All(replies, reply => Assert.Equal(secret.Id, reply.Value!.Id));
+        Assert.Equal(1, StandIn.Unwraps);
+        Assert.Single((await vault.ListSecrets(organizationId)).Value!, s => s.EnvKey == "RETRIED");
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

@@ -76,7 +76,7 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
         var vault = fixture.Grains.GetGrain<IVaultGrain>(vaultId);
         Assert.True((await vault.CreateSecret(organizationId, Secret("KEPT"))).Succeeded);
 
-        FaultInjectingGrainStorage.FailWrites(vaultId);
+        FaultInjectingVaultLogStore.FailWrites(vaultId);
         var failed = await vault.CreateSecret(organizationId, Secret("LOST"));
 
         Assert.Equal(VaultError.Unavailable, failed.Error);
@@ -133,5 +133,26 @@ public sealed class VaultGrainTests(VaultClusterFixture fixture)
         }
 
         Assert.True(scanned > 0, "no blob was scanned: the test would prove nothing");
+    }
+
+    [Fact]
+    public async Task A_summary_the_organization_did_not_take_is_sent_again_without_another_write()
+    {
+        var (organizationId, vaultId) = await fixture.NewVaultAsync("Reported");
+        var organization = fixture.Grains.GetGrain<IOrganizationGrain>(organizationId);
+        OrganizationReportFaults.FailNext(organizationId, 2);
+
+        Assert.True((await fixture.Grains.GetGrain<IVaultGrain>(vaultId).CreateSecret(organizationId, VaultClusterFixture.Secret("COUNTED"))).Succeeded);
+        Assert.Equal(0, (await organization.ListVaults()).Value!.Single().SecretCount);
+
+        // Retried after 1 s, refused again, retried after 2 s more: no further write needed.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((await organization.ListVaults()).Value!.Single().SecretCount != 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the organization never got the summary");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(2, OrganizationReportFaults.RefusedCount(organizationId));
     }
 }

@@ -114,23 +114,3 @@ public sealed class FaultInjectingGrainStorage(IGrainStorage inner) : IGrainStor
         public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
-
-public static class ServiceCollectionDecorations
-{
-    /// <summary>Replaces a keyed singleton with a wrapper around the original.</summary>
-    public static void DecorateKeyed<T>(this IServiceCollection services, object key, Func<IServiceProvider, T, T> decorate)
-        where T : class
-    {
-        var original = services.Last(d => d.ServiceType == typeof(T) && d.IsKeyedService && Equals(d.ServiceKey, key));
-        services.Remove(original);
-        services.AddKeyedSingleton<T>(key, (provider, serviceKey) =>
-        {
-            var inner = original.KeyedImplementationFactory is { } factory
-                ? (T)factory(provider, serviceKey)
-                : original.KeyedImplementationInstance is T instance
-                    ? instance
-                    : (T)ActivatorUtilities.CreateInstance(provider, original.KeyedImplementationType!);
-            return decorate(provider, inner);
-        });
-    }
-}

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Storage;
 using VaultGrains.Grains;
+using VaultGrains.Grains.Vaults;
 using VaultGrains.Silo;
 
 namespace VaultGrains.Tests.Infrastructure;
@@ -49,38 +50,13 @@ public class KeyVaultApiFixture : ApiFixture
 
     public BlobContainerClient VaultBlobs => new BlobServiceClient(Storage.ConnectionString).GetBlobContainerClient(Storage.VaultContainer);
 
-    /// <summary>The vault's grain state as stored, or null when no blob holds it.</summary>
-    internal async Task<(VaultState State, byte[] Raw, BlobClient Blob)?> ReadVaultAsync(string vaultId)
-    {
-        await foreach (var item in VaultBlobs.GetBlobsAsync())
-        {
-            if (item.Name.Contains(vaultId, StringComparison.Ordinal))
-            {
-                var blob = VaultBlobs.GetBlobClient(item.Name);
-                var raw = (await blob.DownloadContentAsync()).Value.Content.ToArray();
-                return (Deserialize(raw), raw, blob);
-            }
-        }
-
-        return null;
-    }
-
-    internal VaultState Deserialize(byte[] raw) => StorageSerializer.Deserialize<VaultState>(BinaryData.FromBytes(raw))!;
+    /// <summary>The vault's state as stored, with every byte stored for it, or null when nothing is.</summary>
+    internal Task<(VaultState State, byte[] Raw)?> ReadVaultAsync(string vaultId) => StoredVaults.ReadAsync(vaultId);
 
     /// <summary>Replaces a vault's stored state, as someone with write access to the storage account could.</summary>
-    internal async Task OverwriteVaultAsync(BlobClient blob, VaultState state)
-    {
-        var properties = (await blob.GetPropertiesAsync()).Value;
-        await blob.UploadAsync(StorageSerializer.Serialize(state), new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = properties.ContentType } });
-    }
+    internal Task OverwriteVaultAsync(string vaultId, VaultState state) => StoredVaults.OverwriteAsync(vaultId, state);
 
-    internal async Task RestoreVaultAsync(BlobClient blob, byte[] raw)
-    {
-        var properties = (await blob.GetPropertiesAsync()).Value;
-        await blob.UploadAsync(BinaryData.FromBytes(raw), new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = properties.ContentType } });
-    }
-
-    private OrleansGrainStorageSerializer StorageSerializer => new(SiloServices.GetRequiredService<Serializer>());
+    internal StoredVaults StoredVaults => new(Storage, SiloServices.GetRequiredService<Serializer>());
 
     protected override void ConfigureSettings(Dictionary<string, string?> settings)
     {

@@ -7,6 +7,7 @@ using Orleans.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;
 using VaultGrains.Grains;
+using VaultGrains.Grains.Vaults;
 using VaultGrains.Hosting;
 using VaultGrains.Silo;
 
@@ -112,7 +113,8 @@ public static class VaultTestCluster
 
             silo.AddVaultGrainStorage(storage);
             silo.Services.AddVaultEncryption(silo.Configuration);
-            silo.Services.DecorateKeyed<IGrainStorage>(StorageNames.Vaults, (_, inner) => new FaultInjectingGrainStorage(inner));
+            silo.Services.Decorate<IVaultLogStore>((_, inner) => new FaultInjectingVaultLogStore(inner));
+            silo.AddIncomingGrainCallFilter<OrganizationReportFaults>();
         }
     }
 

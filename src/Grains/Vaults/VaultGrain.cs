@@ -1,66 +1,80 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Serialization;
 using VaultGrains.Domain;
 using VaultGrains.Grains.Audit;
 using VaultGrains.Grains.Crypto;
 
-namespace VaultGrains.Grains;
+namespace VaultGrains.Grains.Vaults;
 
 /// <summary>
-/// One vault. Reentrant so that creates arriving while a storage write is in flight are validated
-/// at once (against the committed state plus the changes already waiting) and written together in
-/// the next write: a group commit. Each change is acknowledged only after the write that holds it
-/// succeeded. Validation and the change itself happen in one turn, so no interleaving can admit a
-/// duplicate <c>env_key</c>.
+/// One vault: its rules. Reentrant so that creates arriving while a storage write is in flight are
+/// validated at once (against the committed state plus the changes already waiting) and written
+/// together in the next write: a group commit, kept by <see cref="VaultLog"/>. Each change is
+/// acknowledged only after the write that holds it succeeded. Validation and the change itself
+/// happen in one turn, so no interleaving can admit a duplicate <c>env_key</c>.
 /// </summary>
 [Reentrant]
 internal sealed class VaultGrain(
-    [PersistentState("vault", StorageNames.Vaults)] IPersistentState<VaultState> storage,
+    IVaultLogStore logStore,
+    Serializer serializer,
+    IOptions<VaultLogOptions> logOptions,
     VaultKeyProtector keyProtector,
     TimeProvider clock,
-    ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter
+    ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter, IVaultLogHooks
 {
     private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
+    // A summary the organization did not take is sent again after 1 s, 2 s, 4 s ... at most a minute apart.
+    private static readonly TimeSpan FirstReportRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LastReportRetry = TimeSpan.FromMinutes(1);
     // A runtime's proxies must hear of a change within a second; a runtime grain that does not
     // answer by then is reported and the write is acknowledged anyway (its proxies' one-second
     // stamp check still catches the change once the runtime grain is back).
     private static readonly TimeSpan RuntimeNotifyTimeout = TimeSpan.FromSeconds(1);
-    private VaultModel committed = null!;
-    private VaultModel working = null!;
-    // Changes made since the write in flight started share one completion: the next write.
-    private TaskCompletionSource<VaultError>? nextWrite;
-    // The audit events of the changes waiting for the next write: written to the organization's
-    // trail just before it, in one append, so the batch is acknowledged only with its events durable.
-    private List<AuditEntry> pendingAudit = [];
-    private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
-    private bool writing;
-
-    // Set when a write failed: its outcome is unknown, so this activation's view can no longer be
-    // trusted. Every call is refused until the activation is gone and the next one reads storage.
-    private bool stale;
+    private VaultLog log = null!;
+    // The log could not be read (a damaged record): every call is refused, nothing is written over it.
+    private bool unreadable;
     private Task<VaultKey>? vaultKey;
     private Task<RewrapOutcome>? rewrapping;
 
-    // The summary the organization last confirmed; a report that failed is retried after the next write.
+    // The summary the organization last confirmed; a report that failed is retried on a timer.
     private VaultDetails? reportedToOrganization;
+    private IGrainTimer? reportRetry;
+    private TimeSpan nextReportRetry = FirstReportRetry;
 
     private string VaultId => this.GetPrimaryKeyString();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    private VaultModel Committed => log.Confirmed;
+
+    private VaultModel Working => log.Tentative;
+
+    private bool Stale => log.IsStale || unreadable;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        committed = VaultModel.From(storage.State);
-        working = committed.Clone();
-        reportedToOrganization = committed.Exists ? committed.ToDetails(VaultId) : null;
-        if (committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
+        log = new VaultLog(VaultId, logStore, new VaultLogCodec(serializer), logOptions.Value, this, logger);
+        try
+        {
+            await log.LoadAsync(cancellationToken);
+        }
+        catch (VaultLogCorruptException e)
+        {
+            // Loud, and nothing written: an operator restores the record; no acknowledged change is dropped.
+            unreadable = true;
+            logger.LogError("Vault {VaultId} cannot be read and refuses every call: {Reason}", VaultId, e.Message);
+            return;
+        }
+
+        reportedToOrganization = Committed.Exists ? Committed.ToDetails(VaultId) : null;
+        if (Committed.State.VaultKey is { } wrapped && wrapped.KeyId != keyProtector.CurrentKeyId)
         {
             // Lazy rotation: the first activation under a new KEK moves the vault key in the
             // background. No caller waits for it and none fails if the key service is down.
             _ = RewrapInBackgroundAsync();
         }
-
-        return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -73,14 +87,14 @@ internal sealed class VaultGrain(
 
     public async Task<VaultReply<VaultDetails>> Create(NewVault vault)
     {
-        if (stale)
+        if (Stale)
         {
             return VaultReply<VaultDetails>.Fail(VaultError.Unavailable);
         }
 
-        if (working.Exists)
+        if (Working.Exists)
         {
-            return working.State.OrganizationId == vault.OrganizationId && working.State.Name == vault.Name
+            return Working.State.OrganizationId == vault.OrganizationId && Working.State.Name == vault.Name
                 ? await ReadAfterPendingWritesAsync(vault.OrganizationId)
                 : VaultReply<VaultDetails>.Fail(VaultError.AlreadyExists);
         }
@@ -106,37 +120,37 @@ internal sealed class VaultGrain(
         }
 
         // Other calls ran while the key was wrapped: a write may have failed meanwhile.
-        if (stale || working.Exists)
+        if (Stale || Working.Exists)
         {
             key.Dispose();
-            return VaultReply<VaultDetails>.Fail(stale ? VaultError.Unavailable : VaultError.AlreadyExists);
+            return VaultReply<VaultDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.AlreadyExists);
         }
 
         var now = Now();
-        working.State.OrganizationId = vault.OrganizationId;
-        working.State.Name = vault.Name;
-        working.State.Description = vault.Description;
-        working.State.CreatedAt = now;
-        working.State.UpdatedAt = now;
-        working.State.VaultKey = wrapped;
+        Working.State.OrganizationId = vault.OrganizationId;
+        Working.State.Name = vault.Name;
+        Working.State.Description = vault.Description;
+        Working.State.CreatedAt = now;
+        Working.State.UpdatedAt = now;
+        Working.State.VaultKey = wrapped;
         vaultKey = Task.FromResult(key);
         // The organization lists the vault from this call's reply; no report needed.
-        reportedToOrganization = working.ToDetails(VaultId);
+        reportedToOrganization = Working.ToDetails(VaultId);
         var error = await CommitAsync(Audit("vault.create", 201, new AuditResource(VaultId)));
         return error == VaultError.None
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
     }
 
     public Task<VaultReply<VaultDetails>> Get(string organizationId)
     {
-        if (stale)
+        if (Stale)
         {
             return Task.FromResult(VaultReply<VaultDetails>.Fail(VaultError.Unavailable));
         }
 
-        return Task.FromResult(committed.IsOwnedBy(organizationId)
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+        return Task.FromResult(Committed.IsOwnedBy(organizationId)
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(VaultError.VaultNotFound));
     }
 
@@ -147,7 +161,7 @@ internal sealed class VaultGrain(
             return VaultReply<VaultDetails>.Fail(refused);
         }
 
-        var state = working.State;
+        var state = Working.State;
         var name = changes.Name ?? state.Name;
         var description = changes.SetDescription ? changes.Description : state.Description;
         if (name == state.Name && description == state.Description)
@@ -160,7 +174,7 @@ internal sealed class VaultGrain(
         state.UpdatedAt = Now();
         var error = await CommitAsync(Audit("vault.update", 200, new AuditResource(VaultId)));
         return error == VaultError.None
-            ? VaultReply<VaultDetails>.Ok(committed.ToDetails(VaultId))
+            ? VaultReply<VaultDetails>.Ok(Committed.ToDetails(VaultId))
             : VaultReply<VaultDetails>.Fail(error);
     }
 
@@ -171,18 +185,18 @@ internal sealed class VaultGrain(
             return VaultReply<VaultDetails>.Fail(refused);
         }
 
-        if (working.State.Runtimes.Count > 0)
+        if (Working.State.Runtimes.Count > 0)
         {
-            return VaultReply<VaultDetails>.Fail(VaultError.VaultAssigned, working.State.Runtimes.Count);
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultAssigned, Working.State.Runtimes.Count);
         }
 
-        if (working.SecretCount > 0)
+        if (Working.SecretCount > 0)
         {
-            return VaultReply<VaultDetails>.Fail(VaultError.VaultNotEmpty, working.SecretCount);
+            return VaultReply<VaultDetails>.Fail(VaultError.VaultNotEmpty, Working.SecretCount);
         }
 
-        var details = working.ToDetails(VaultId);
-        working.Erase();
+        var details = Working.ToDetails(VaultId);
+        Working.Erase();
         var error = await CommitAsync(Audit("vault.delete", 204, new AuditResource(VaultId)));
         if (error != VaultError.None)
         {
@@ -196,7 +210,7 @@ internal sealed class VaultGrain(
 
     public async Task<VaultReply<SecretDetails>> CreateSecret(string organizationId, NewSecret secret)
     {
-        if (Refuse(organizationId) is null && working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey)
+        if (IsReplay(organizationId, secret))
         {
             return await ReplayCreateAsync(organizationId, secret.Id);
         }
@@ -205,9 +219,15 @@ internal sealed class VaultGrain(
 
         // A key that is only in a write still in flight is not "already there" yet: if that write
         // fails, no one may have been told so. Its outcome decides the answer.
-        while (CheckCreate(organizationId, secret, valueBytes) == VaultError.EnvKeyExists && !committed.HasEnvKey(secret.EnvKey) && PendingWrite() is { } pending)
+        while (CheckCreate(organizationId, secret, valueBytes) == VaultError.EnvKeyExists && !Committed.HasEnvKey(secret.EnvKey) && PendingWrite() is { } pending)
         {
             await pending;
+        }
+
+        // After every await: the original of this retried request may have been applied meanwhile.
+        if (IsReplay(organizationId, secret))
+        {
+            return await ReplayCreateAsync(organizationId, secret.Id);
         }
 
         if (CheckCreate(organizationId, secret, valueBytes) is { } refused)
@@ -221,7 +241,13 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(keyError);
         }
 
-        // The key may have needed a call to the key service; other calls ran meanwhile.
+        // The key may have needed a call to the key service; other calls ran meanwhile, perhaps the
+        // original of this retry, which must not be answered "env_key already exists".
+        if (IsReplay(organizationId, secret))
+        {
+            return await ReplayCreateAsync(organizationId, secret.Id);
+        }
+
         if (CheckCreate(organizationId, secret, valueBytes) is { } refusedLater)
         {
             return VaultReply<SecretDetails>.Fail(refusedLater);
@@ -231,7 +257,7 @@ internal sealed class VaultGrain(
         var binding = new SecretBinding(organizationId, VaultId, secret.Id, 1);
         var stored = new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
             SecretCipher.Encrypt(key, binding, secret.Value.Plaintext));
-        working.Add(stored);
+        Working.Add(stored);
         var error = await CommitAsync(Audit("secret.create", 201, new AuditResource(VaultId, secret.Id, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(stored.ToDetails())
@@ -240,22 +266,22 @@ internal sealed class VaultGrain(
 
     public Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId)
     {
-        if (stale || !committed.IsOwnedBy(organizationId))
+        if (Stale || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(committed.ListDetails()));
+        return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(Committed.ListDetails()));
     }
 
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
     {
-        if (stale || !committed.IsOwnedBy(organizationId))
+        if (Stale || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<SecretDetails>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<SecretDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
         }
 
-        return Task.FromResult(committed.Find(secretId) is { } secret
+        return Task.FromResult(Committed.Find(secretId) is { } secret
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
             : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound));
     }
@@ -267,7 +293,7 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (working.Find(secretId) is not { } found)
+        if (Working.Find(secretId) is not { } found)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -292,7 +318,7 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refusedLater);
         }
 
-        if (working.Find(secretId) is not { } current)
+        if (Working.Find(secretId) is not { } current)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -308,7 +334,7 @@ internal sealed class VaultGrain(
                 return VaultReply<SecretDetails>.Fail(read.Error);
             }
 
-            return committed.Find(secretId) is { } unchanged
+            return Committed.Find(secretId) is { } unchanged
                 ? VaultReply<SecretDetails>.Ok(unchanged.ToDetails())
                 : VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
@@ -318,7 +344,7 @@ internal sealed class VaultGrain(
         {
             var plaintext = changes.Value!.Plaintext;
             var valueBytes = Encoding.UTF8.GetByteCount(plaintext);
-            if (working.TotalValueBytes - current.ValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+            if (Working.TotalValueBytes - current.ValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
             {
                 return VaultReply<SecretDetails>.Fail(VaultError.VaultFull);
             }
@@ -328,7 +354,7 @@ internal sealed class VaultGrain(
             updated = updated with { Version = version, ValueBytes = valueBytes, Value = SecretCipher.Encrypt(key!, binding, plaintext) };
         }
 
-        working.Replace(updated);
+        Working.Replace(updated);
         var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), string.Join(",", new[] { valueChanged ? "value" : null, domainsChanged ? "allowed_domains" : null }.OfType<string>())));
         return commitError == VaultError.None
             ? VaultReply<SecretDetails>.Ok(updated.ToDetails())
@@ -342,12 +368,12 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(refused);
         }
 
-        if (working.Find(secretId) is not { } secret)
+        if (Working.Find(secretId) is not { } secret)
         {
             return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
         }
 
-        working.Remove(secretId);
+        Working.Remove(secretId);
         var error = await CommitAsync(Audit("secret.delete", 204, new AuditResource(VaultId, secretId, secret.EnvKey)));
         return error == VaultError.None
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
@@ -361,12 +387,12 @@ internal sealed class VaultGrain(
             return refused;
         }
 
-        if (working.IsHeldBy(runtimeId))
+        if (Working.IsHeldBy(runtimeId))
         {
             return (await ReadAfterPendingWritesAsync(organizationId)).Error;
         }
 
-        working.State.Runtimes.Add(runtimeId);
+        Working.State.Runtimes.Add(runtimeId);
         return await CommitAsync();
     }
 
@@ -378,12 +404,12 @@ internal sealed class VaultGrain(
             return refused == VaultError.VaultNotFound ? VaultError.None : refused;
         }
 
-        if (!working.IsHeldBy(runtimeId))
+        if (!Working.IsHeldBy(runtimeId))
         {
             return (await ReadAfterPendingWritesAsync(organizationId)).Error;
         }
 
-        working.State.Runtimes.Remove(runtimeId);
+        Working.State.Runtimes.Remove(runtimeId);
         return await CommitAsync();
     }
 
@@ -391,12 +417,12 @@ internal sealed class VaultGrain(
     {
         // Committed state only: a value is released once its write is durable, and a detach stops
         // releases as soon as it is.
-        if (stale || !committed.Exists)
+        if (Stale || !Committed.Exists)
         {
-            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.VaultNotFound);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound);
         }
 
-        if (!committed.IsHeldBy(runtimeId))
+        if (!Committed.IsHeldBy(runtimeId))
         {
             return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(VaultError.RuntimeNotAttached);
         }
@@ -408,14 +434,14 @@ internal sealed class VaultGrain(
         }
 
         // Other calls ran while the key was unwrapped.
-        if (stale || !committed.IsHeldBy(runtimeId))
+        if (Stale || !Committed.IsHeldBy(runtimeId))
         {
-            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(stale ? VaultError.Unavailable : VaultError.RuntimeNotAttached);
+            return VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(Stale ? VaultError.Unavailable : VaultError.RuntimeNotAttached);
         }
 
-        var organizationId = committed.State.OrganizationId!;
-        var released = new List<ReleasedSecret>(committed.SecretCount);
-        foreach (var secret in committed.State.Secrets)
+        var organizationId = Committed.State.OrganizationId!;
+        var released = new List<ReleasedSecret>(Committed.SecretCount);
+        foreach (var secret in Committed.State.Secrets)
         {
             try
             {
@@ -450,6 +476,11 @@ internal sealed class VaultGrain(
         }
 
         await context.Invoke();
+        if (unreadable)
+        {
+            // Each call reads storage again, so a repaired log is served without a restart.
+            DeactivateOnIdle();
+        }
     }
 
     public Task<RewrapOutcome> Rewrap()
@@ -465,12 +496,12 @@ internal sealed class VaultGrain(
 
     private async Task<RewrapOutcome> RewrapOnceAsync()
     {
-        if (stale)
+        if (Stale)
         {
             return new RewrapOutcome(false, null, VaultError.Unavailable);
         }
 
-        if (working.State.VaultKey is not { } wrapped)
+        if (Working.State.VaultKey is not { } wrapped)
         {
             return new RewrapOutcome(false, null, VaultError.VaultNotFound);
         }
@@ -504,13 +535,13 @@ internal sealed class VaultGrain(
             CryptographicOperations.ZeroMemory(bytes);
         }
 
-        if (stale || !ReferenceEquals(working.State.VaultKey, wrapped))
+        if (Stale || !ReferenceEquals(Working.State.VaultKey, wrapped))
         {
             // Deleted, or moved by another path, while the key service answered.
-            return new RewrapOutcome(false, working.State.VaultKey?.KeyId, stale ? VaultError.Unavailable : VaultError.None);
+            return new RewrapOutcome(false, Working.State.VaultKey?.KeyId, Stale ? VaultError.Unavailable : VaultError.None);
         }
 
-        working.State.VaultKey = rewrapped;
+        Working.State.VaultKey = rewrapped;
         var error = await CommitAsync();
         if (error == VaultError.None)
         {
@@ -537,9 +568,13 @@ internal sealed class VaultGrain(
     }
 
     private VaultError? Refuse(string organizationId) =>
-        stale ? VaultError.Unavailable
-        : working.IsOwnedBy(organizationId) ? null
+        Stale ? VaultError.Unavailable
+        : Working.IsOwnedBy(organizationId) ? null
         : VaultError.VaultNotFound;
+
+    // The same secret id with the same env_key: the same request sent again.
+    private bool IsReplay(string organizationId, NewSecret secret) =>
+        Refuse(organizationId) is null && Working.Find(secret.Id) is { } earlier && earlier.EnvKey == secret.EnvKey;
 
     private VaultError? CheckCreate(string organizationId, NewSecret secret, int valueBytes)
     {
@@ -548,12 +583,12 @@ internal sealed class VaultGrain(
             return refused;
         }
 
-        if (working.HasEnvKey(secret.EnvKey))
+        if (Working.HasEnvKey(secret.EnvKey))
         {
             return VaultError.EnvKeyExists;
         }
 
-        if (working.SecretCount >= SecretRules.MaxSecretsPerVault || working.TotalValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
+        if (Working.SecretCount >= SecretRules.MaxSecretsPerVault || Working.TotalValueBytes + valueBytes > SecretRules.MaxValueBytesPerVault)
         {
             return VaultError.VaultFull;
         }
@@ -584,13 +619,13 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(read.Error);
         }
 
-        return committed.Find(secretId) is { } secret
+        return Committed.Find(secretId) is { } secret
             ? VaultReply<SecretDetails>.Ok(secret.ToDetails())
             : VaultReply<SecretDetails>.Fail(VaultError.Unavailable);
     }
 
     // The write that will hold every change made so far, if one is still to land.
-    private Task<VaultError>? PendingWrite() => nextWrite?.Task ?? (writing ? writeInFlight : null);
+    private Task<VaultError>? PendingWrite() => log.PendingWrite();
 
     private bool HoldsValue(VaultKey key, string organizationId, StoredSecret secret, string plaintext)
     {
@@ -635,7 +670,7 @@ internal sealed class VaultGrain(
 
     private async Task<VaultKey> UnwrapVaultKeyAsync()
     {
-        var wrapped = committed.State.VaultKey ?? throw new WrappedKeyRejectedException($"Vault {VaultId} has no vault key.");
+        var wrapped = Committed.State.VaultKey ?? throw new WrappedKeyRejectedException($"Vault {VaultId} has no vault key.");
         var bytes = await keyProtector.UnwrapAsync(wrapped, CancellationToken.None);
         try
         {
@@ -660,104 +695,22 @@ internal sealed class VaultGrain(
         vaultKey = null;
     }
 
-    // Joins the change just applied to `working` to the next write. Every caller re-checks `stale`
-    // after its last await, so this never sees a stale activation; if it did, no write loop would
-    // ever complete the batch, so it answers at once instead of leaving the caller hanging.
-    private Task<VaultError> CommitAsync(AuditEntry? audit = null)
+    private Task<VaultError> CommitAsync(AuditEntry? audit = null) => log.CommitAsync(audit);
+
+    async Task<bool> IVaultLogHooks.BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) =>
+        await AuditTrail(snapshot).Append([.. events]) == VaultError.None;
+
+    Task IVaultLogHooks.AfterWriteAsync(VaultModel after) => Task.WhenAll(ReportToOrganizationAsync(after), NotifyRuntimesAsync(after));
+
+    void IVaultLogHooks.WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure)
     {
-        if (stale)
+        if (failure != VaultError.AuditUnavailable && events.Count > 0)
         {
-            return Task.FromResult(VaultError.Unavailable);
+            // The events say success for changes whose write failed: say so too.
+            _ = RecordFailedWriteAsync(events);
         }
 
-        if (audit is not null)
-        {
-            pendingAudit.Add(audit);
-        }
-
-        nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var done = nextWrite.Task;
-        if (!writing)
-        {
-            writing = true;
-            _ = WriteLoopAsync();
-        }
-
-        return done;
-    }
-
-    // One write per batch: everything applied to `working` while the previous write was in flight.
-    private async Task WriteLoopAsync()
-    {
-        try
-        {
-            while (nextWrite is { } batch)
-            {
-                nextWrite = null;
-                writeInFlight = batch.Task;
-                var events = pendingAudit;
-                pendingAudit = [];
-                VaultModel snapshot;
-                var failure = VaultError.Unavailable;
-                try
-                {
-                    snapshot = working.Clone();
-                    if (events.Count > 0)
-                    {
-                        // Events first: no change may be made without its record. Until the append
-                        // is answered, a failure is the trail's.
-                        failure = VaultError.AuditUnavailable;
-                        if (await AuditTrail(snapshot).Append(events) != VaultError.None)
-                        {
-                            throw new AuditUnavailableException();
-                        }
-
-                        failure = VaultError.Unavailable;
-                    }
-
-                    if (snapshot.Exists)
-                    {
-                        storage.State = snapshot.State;
-                        await storage.WriteStateAsync();
-                    }
-                    else
-                    {
-                        await storage.ClearStateAsync();
-                    }
-                }
-                catch (Exception e)
-                {
-                    // The write may or may not have landed (an ETag conflict means another
-                    // activation wrote first). Fail this batch and the one queued behind it (it was
-                    // validated against this one), drop every pending change, refuse everything
-                    // and let the next activation read the truth.
-                    stale = true;
-                    storage.State = committed.State;
-                    working = committed.Clone();
-                    logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", VaultId, e.GetType().Name);
-                    if (failure != VaultError.AuditUnavailable && events.Count > 0)
-                    {
-                        // The events say success for changes whose write failed: say so too.
-                        _ = RecordFailedWriteAsync(events);
-                    }
-
-                    batch.TrySetResult(failure);
-                    nextWrite?.TrySetResult(failure);
-                    nextWrite = null;
-                    pendingAudit = [];
-                    DeactivateOnIdle();
-                    return;
-                }
-
-                committed = snapshot;
-                await Task.WhenAll(ReportToOrganizationAsync(snapshot), NotifyRuntimesAsync(snapshot));
-                batch.TrySetResult(VaultError.None);
-            }
-        }
-        finally
-        {
-            writing = false;
-        }
+        DeactivateOnIdle();
     }
 
     // Awaited before the write is acknowledged, so a listing right after a 201 already counts it,
@@ -781,12 +734,36 @@ internal sealed class VaultGrain(
         {
             await report.WaitAsync(OrganizationReportTimeout);
             reportedToOrganization = details;
+            nextReportRetry = FirstReportRetry;
         }
         catch (Exception e)
         {
             report.Ignore();
-            logger.LogWarning("Vault {VaultId} could not report its summary to its organization: {Error}", VaultId, e.GetType().Name);
+            logger.LogWarning("Vault {VaultId} could not report its summary to its organization, retrying in {Delay}: {Error}", VaultId, nextReportRetry, e.GetType().Name);
+            RetryReportLater();
         }
+    }
+
+    // Until the organization has the summary its listing is wrong; the activation stays (KeepAlive)
+    // so that the next one, which assumes the organization has what storage holds, never skips it.
+    private void RetryReportLater()
+    {
+        if (reportRetry is not null)
+        {
+            return;
+        }
+
+        var delay = nextReportRetry;
+        nextReportRetry = TimeSpan.FromTicks(Math.Min(nextReportRetry.Ticks * 2, LastReportRetry.Ticks));
+        reportRetry = this.RegisterGrainTimer(async _ =>
+        {
+            reportRetry?.Dispose();
+            reportRetry = null;
+            if (!Stale && Committed.Exists)
+            {
+                await ReportToOrganizationAsync(Committed);
+            }
+        }, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true });
     }
 
     // Awaited before the batch is acknowledged, so a proxy never releases a value older than what
@@ -818,13 +795,13 @@ internal sealed class VaultGrain(
 
     // The organization: the committed state's, or for a create the one being written.
     private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>
-        GrainFactory.GetGrain<IAuditTrailGrain>(committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
+        GrainFactory.GetGrain<IAuditTrailGrain>(Committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
 
-    private async Task RecordFailedWriteAsync(List<AuditEntry> events)
+    private async Task RecordFailedWriteAsync(IReadOnlyList<AuditEntry> events)
     {
         try
         {
-            if (committed.State.OrganizationId is { } organization)
+            if (Committed.State.OrganizationId is { } organization)
             {
                 await GrainFactory.GetGrain<IAuditTrailGrain>(organization).Append(
                     events.Select(e => e with { Outcome = AuditEntry.Error, Status = 503 }).ToList());

@@ -1,6 +1,6 @@
 using VaultGrains.Grains.Crypto;
 
-namespace VaultGrains.Grains;
+namespace VaultGrains.Grains.Vaults;
 
 /// <summary>The persisted form of a vault. Secrets keep their creation order.</summary>
 [GenerateSerializer, Alias("VaultGrains.Grains.VaultState")]
@@ -28,8 +28,12 @@ internal sealed record StoredSecret(
     [property: Id(4)] DateTime UpdatedAt,
     [property: Id(5)] int Version,
     [property: Id(6)] int ValueBytes,
-    [property: Id(7)] EncryptedValue Value)
+    [property: Id(7)] EncryptedValue Value,
+    [property: Id(8)] byte[]? Seal = null)
 {
+    // Seal: reserved for a MAC binding env_key, allowed domains and version under the vault key
+    // (issue 11). Null until then; stored with the secret in batches and checkpoints.
+
     public SecretDetails ToDetails() => new(Id, EnvKey, AllowedDomains, CreatedAt, UpdatedAt);
 }
 
@@ -44,6 +48,8 @@ internal sealed class VaultModel
     // The secrets' metadata as listed, built once per model version: the committed model is
     // listed far more often than it changes.
     private SecretDetails[]? listed;
+    // Ids of secrets added, replaced or removed since this model was made: the next log record.
+    private HashSet<string> touched = new(StringComparer.Ordinal);
 
     private VaultModel(VaultState state, Dictionary<string, StoredSecret> byId, HashSet<string> envKeys, long totalValueBytes)
     {
@@ -85,6 +91,7 @@ internal sealed class VaultModel
     public void Add(StoredSecret secret)
     {
         listed = null;
+        touched.Add(secret.Id);
         var index = State.Secrets.Count;
         while (index > 0 && string.CompareOrdinal(State.Secrets[index - 1].Id, secret.Id) > 0)
         {
@@ -100,6 +107,7 @@ internal sealed class VaultModel
     public void Replace(StoredSecret secret)
     {
         listed = null;
+        touched.Add(secret.Id);
         var old = byId[secret.Id];
         State.Secrets[State.Secrets.IndexOf(old)] = secret;
         byId[secret.Id] = secret;
@@ -109,6 +117,7 @@ internal sealed class VaultModel
     public void Remove(string secretId)
     {
         listed = null;
+        touched.Add(secretId);
         var old = byId[secretId];
         State.Secrets.Remove(old);
         byId.Remove(secretId);
@@ -120,6 +129,7 @@ internal sealed class VaultModel
     public void Erase()
     {
         listed = null;
+        touched.UnionWith(byId.Keys);
         State.OrganizationId = null;
         State.VaultKey = null;
         State.Secrets.Clear();
@@ -127,6 +137,14 @@ internal sealed class VaultModel
         byId.Clear();
         envKeys.Clear();
         TotalValueBytes = 0;
+    }
+
+    /// <summary>The ids of secrets changed since the last call (or since this model was made), and forgets them.</summary>
+    public IReadOnlySet<string> TakeTouched()
+    {
+        var taken = touched;
+        touched = new HashSet<string>(StringComparer.Ordinal);
+        return taken;
     }
 
     /// <summary>A copy that later changes to this model do not touch. Secrets are immutable records, so the copy is shallow.</summary>

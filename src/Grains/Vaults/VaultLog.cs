@@ -1,0 +1,418 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using VaultGrains.Grains.Audit;
+
+namespace VaultGrains.Grains.Vaults;
+
+/// <summary>What the vault grain does around each batch's write: its rules, not the log's.</summary>
+internal interface IVaultLogHooks
+{
+    /// <summary>Makes the batch's audit events durable before its write; false fails the batch with <see cref="VaultError.AuditUnavailable"/>.</summary>
+    Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot);
+
+    /// <summary>Runs after the write landed and before the batch is acknowledged (reports, notifications).</summary>
+    Task AfterWriteAsync(VaultModel committed);
+
+    /// <summary>A write failed or may have landed: the log is stale and refuses everything from now on.</summary>
+    void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure);
+}
+
+/// <summary>Where this activation's next record goes, and what it knows of the log behind it.</summary>
+internal sealed record VaultLogCursor(
+    string? Log,
+    long Position,
+    long NextSequence,
+    long Generation,
+    string? HeadETag,
+    IReadOnlyList<string> Superseded,
+    long BytesSinceCheckpoint,
+    int RecordsSinceCheckpoint,
+    string? LegacyETag)
+{
+    public static VaultLogCursor Unwritten(string? legacyETag) => new(null, 0, 1, 0, null, [], 0, 0, legacyETag);
+}
+
+/// <summary>
+/// A vault's write path: group commit on a log. Changes are applied to <see cref="Tentative"/> (the
+/// confirmed state plus changes waiting for the next write) and joined to the next batch with
+/// <see cref="CommitAsync"/>; each batch is one record of only its changes, appended at the exact
+/// position this activation read (so a second activation, or a retry of an append that landed,
+/// fails instead of writing beside it), and acknowledged only once the append succeeded. Then
+/// <see cref="Confirmed"/> moves. A write of unknown outcome makes the log <see cref="IsStale"/>:
+/// it refuses everything, and the next activation reads what storage holds.
+/// Compaction writes a checkpoint of the whole vault into a new log and seals the old one with a
+/// record naming it, under the same append-position guard; the seal is the commit point, so a
+/// compaction interrupted at any step leaves the old log (and everything acknowledged) readable.
+/// </summary>
+internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCodec codec, VaultLogOptions options, IVaultLogHooks hooks, ILogger logger)
+{
+    private TaskCompletionSource<VaultError>? nextWrite;
+    private List<AuditEntry> pendingAudit = [];
+    private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
+    private bool writing;
+    private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
+
+    /// <summary>What storage holds: served to readers.</summary>
+    public VaultModel Confirmed { get; private set; } = VaultModel.From(new VaultState());
+
+    /// <summary>Confirmed plus the changes waiting for the next write: validated against, changed by the grain.</summary>
+    public VaultModel Tentative { get; private set; } = VaultModel.From(new VaultState());
+
+    /// <summary>A write failed with an unknown outcome: this activation no longer knows what storage holds.</summary>
+    public bool IsStale { get; private set; }
+
+    /// <summary>Where the next record goes (for tests and diagnostics).</summary>
+    public VaultLogCursor Cursor => cursor;
+
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var (state, read) = await ReadAsync(vaultId, store, codec, cancellationToken);
+        Confirmed = VaultModel.From(state);
+        Tentative = Confirmed.Clone();
+        cursor = read;
+    }
+
+    /// <summary>
+    /// Reads a vault from its head along the chain of sealed logs; without a head, from the blob an
+    /// earlier version stored. Throws <see cref="VaultLogCorruptException"/> rather than skip a record.
+    /// </summary>
+    public static async Task<(VaultState State, VaultLogCursor Cursor)> ReadAsync(string vaultId, IVaultLogStore store, VaultLogCodec codec, CancellationToken cancellationToken)
+    {
+        var head = await store.ReadHeadAsync(vaultId, cancellationToken);
+        if (head is null)
+        {
+            var legacy = await store.ReadLegacyAsync(vaultId, cancellationToken);
+            return legacy is null
+                ? (new VaultState(), VaultLogCursor.Unwritten(null))
+                : (codec.DecodeLegacy(legacy.Bytes), VaultLogCursor.Unwritten(legacy.ETag));
+        }
+
+        var log = head.Log;
+        var superseded = new List<string>();
+        long? sealedAt = null;
+        while (true)
+        {
+            var bytes = await store.ReadLogAsync(vaultId, log, cancellationToken);
+            var contents = VaultLogFormat.Read(vaultId, bytes);
+            if (contents.Frames.Count == 0)
+            {
+                throw new VaultLogCorruptException($"Vault {vaultId}'s log {log} holds no checkpoint.");
+            }
+
+            var checkpointFrame = contents.Frames[0];
+            if (sealedAt is { } seal && checkpointFrame.Sequence != seal)
+            {
+                throw new VaultLogCorruptException($"Vault {vaultId}'s log {log} starts at {checkpointFrame.Sequence}, not at the seal's {seal}.");
+            }
+
+            var checkpoint = codec.Decode<VaultCheckpointRecord>(checkpointFrame);
+            var model = VaultModel.From(checkpoint.State);
+            string? next = null;
+            foreach (var frame in contents.Frames.Skip(1))
+            {
+                switch (frame.Kind)
+                {
+                    case VaultLogRecordKind.Batch:
+                        Apply(model, codec.Decode<VaultBatchRecord>(frame));
+                        break;
+                    case VaultLogRecordKind.Seal:
+                        next = codec.Decode<VaultSealRecord>(frame).NextLog;
+                        break;
+                    default:
+                        throw new VaultLogCorruptException($"Vault {vaultId}'s log holds a record of unknown kind {(int)frame.Kind} at {frame.Sequence}.");
+                }
+            }
+
+            if (next is not null)
+            {
+                superseded.Add(log);
+                sealedAt = contents.Frames[^1].Sequence;
+                log = next;
+                continue;
+            }
+
+            model.TakeTouched();
+            var last = contents.Frames[^1];
+            return (model.State, new VaultLogCursor(
+                log, bytes.Length, last.Sequence + 1, GenerationOf(log), head.ETag, superseded,
+                bytes.Length - checkpointFrame.Length, contents.Frames.Count - 1, null));
+        }
+    }
+
+    /// <summary>Joins the change just applied to <see cref="Tentative"/> to the next write, which completes the returned task.</summary>
+    public Task<VaultError> CommitAsync(AuditEntry? audit = null)
+    {
+        // Every caller re-checks IsStale after its last await; if one did not, no write loop would
+        // ever complete its batch, so it is answered at once instead of left hanging.
+        if (IsStale)
+        {
+            return Task.FromResult(VaultError.Unavailable);
+        }
+
+        if (audit is not null)
+        {
+            pendingAudit.Add(audit);
+        }
+
+        nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = nextWrite.Task;
+        if (!writing)
+        {
+            writing = true;
+            _ = WriteLoopAsync();
+        }
+
+        return done;
+    }
+
+    /// <summary>The write that will hold every change made so far, if one is still to land.</summary>
+    public Task<VaultError>? PendingWrite() =>
+        nextWrite?.Task ?? (writing && !writeInFlight.IsCompleted ? writeInFlight : null);
+
+    /// <summary>Waits until every change made so far has been written (or failed); the first failure, if any.</summary>
+    public async Task<VaultError> WhenSettledAsync()
+    {
+        while (PendingWrite() is { } pending)
+        {
+            if (await pending is var error && error != VaultError.None)
+            {
+                return error;
+            }
+        }
+
+        return IsStale ? VaultError.Unavailable : VaultError.None;
+    }
+
+    // One write per batch: everything applied to Tentative while the previous write was in flight.
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            while (nextWrite is { } batch)
+            {
+                nextWrite = null;
+                writeInFlight = batch.Task;
+                var events = pendingAudit;
+                pendingAudit = [];
+                var touched = Tentative.TakeTouched();
+                var snapshot = Tentative.Clone();
+                var failure = VaultError.Unavailable;
+                try
+                {
+                    if (events.Count > 0)
+                    {
+                        // Events first: no change may be made without its record. Until the append
+                        // is answered, a failure is the trail's.
+                        failure = VaultError.AuditUnavailable;
+                        if (!await hooks.BeforeWriteAsync(events, snapshot))
+                        {
+                            throw new AuditUnavailableException();
+                        }
+
+                        failure = VaultError.Unavailable;
+                    }
+
+                    await WriteAsync(Confirmed, snapshot, touched);
+                }
+                catch (Exception e)
+                {
+                    // The write may or may not have landed (a conflict means another activation
+                    // wrote first, or an earlier try of this one did). Fail this batch and the one
+                    // queued behind it (validated against this one), drop every pending change and
+                    // refuse everything: the next activation reads the truth.
+                    IsStale = true;
+                    Tentative = Confirmed.Clone();
+                    logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", vaultId, e.GetType().Name);
+                    batch.TrySetResult(failure);
+                    nextWrite?.TrySetResult(failure);
+                    nextWrite = null;
+                    pendingAudit = [];
+                    hooks.WriteFailed(events, failure);
+                    return;
+                }
+
+                Confirmed = snapshot;
+                await hooks.AfterWriteAsync(snapshot);
+                batch.TrySetResult(VaultError.None);
+            }
+        }
+        finally
+        {
+            writing = false;
+        }
+    }
+
+    private async Task WriteAsync(VaultModel before, VaultModel after, IReadOnlySet<string> touched)
+    {
+        if (!after.Exists)
+        {
+            await EraseAsync();
+            return;
+        }
+
+        var record = new VaultBatchRecord();
+        if (!before.Exists || !VaultHeader.Of(before.State).SameAs(after.State))
+        {
+            record.Header = VaultHeader.Of(after.State);
+        }
+
+        var shreds = false;
+        foreach (var id in touched.Order(StringComparer.Ordinal))
+        {
+            var old = before.Find(id);
+            if (after.Find(id) is { } secret)
+            {
+                if (!ReferenceEquals(old, secret))
+                {
+                    record.Upserted.Add(secret);
+                    // A new value must not leave the old ciphertext readable in storage.
+                    shreds |= old is not null && !ReferenceEquals(old.Value, secret.Value);
+                }
+            }
+            else if (old is not null)
+            {
+                record.Removed.Add(id);
+                shreds = true;
+            }
+        }
+
+        var frame = VaultLogFormat.Encode(vaultId, VaultLogRecordKind.Batch, cursor.NextSequence, codec.Encode(record));
+        if (cursor.Log is null || shreds || cursor.Superseded.Count > 0 || frame.Length > VaultLogFormat.MaxAppendBytes
+            || cursor.BytesSinceCheckpoint + frame.Length > options.CompactAfterBytes || cursor.RecordsSinceCheckpoint + 1 > options.CompactAfterRecords)
+        {
+            await CompactAsync(after);
+            return;
+        }
+
+        await store.AppendAsync(vaultId, cursor.Log, cursor.Position, frame, CancellationToken.None);
+        cursor = cursor with
+        {
+            Position = cursor.Position + frame.Length,
+            NextSequence = cursor.NextSequence + 1,
+            BytesSinceCheckpoint = cursor.BytesSinceCheckpoint + frame.Length,
+            RecordsSinceCheckpoint = cursor.RecordsSinceCheckpoint + 1,
+        };
+    }
+
+    /// <summary>
+    /// Writes <paramref name="state"/> as the checkpoint of a new log, then makes it current: by
+    /// sealing the old log at this activation's position (the commit point, fenced like any
+    /// append), or for a vault without a log by creating its head. Moving the head and deleting
+    /// the old logs come after and may fail: readers follow the seals.
+    /// </summary>
+    private async Task CompactAsync(VaultModel state)
+    {
+        var sequence = cursor.NextSequence;
+        var generation = cursor.Generation + 1;
+        var log = $"{generation:D10}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        var checkpoint = new VaultCheckpointRecord { State = state.State, MigratedFromETag = cursor.LegacyETag };
+        var checkpointFrame = VaultLogFormat.Encode(vaultId, VaultLogRecordKind.Checkpoint, sequence, codec.Encode(checkpoint));
+        await store.WriteCheckpointAsync(vaultId, log, checkpointFrame, CancellationToken.None);
+
+        string? headETag;
+        var superseded = cursor.Superseded.ToList();
+        if (cursor.Log is null)
+        {
+            headETag = await store.CreateHeadAsync(vaultId, log, CancellationToken.None);
+            if (cursor.LegacyETag is { } legacy)
+            {
+                await TidyAsync("the earlier version's blob", () => store.DeleteLegacyAsync(vaultId, legacy, CancellationToken.None));
+            }
+        }
+        else
+        {
+            var seal = VaultLogFormat.Encode(vaultId, VaultLogRecordKind.Seal, sequence, codec.Encode(new VaultSealRecord { NextLog = log }));
+            await store.AppendAsync(vaultId, cursor.Log, cursor.Position, seal, CancellationToken.None);
+            superseded.Add(cursor.Log);
+            headETag = cursor.HeadETag ?? (await store.ReadHeadAsync(vaultId, CancellationToken.None))?.ETag;
+            var moved = headETag is not null && await TidyAsync("the head", async () => headETag = await store.ReplaceHeadAsync(vaultId, log, headETag, CancellationToken.None));
+            if (moved)
+            {
+                foreach (var old in superseded)
+                {
+                    await TidyAsync("a replaced log", () => store.DeleteLogAsync(vaultId, old, CancellationToken.None));
+                }
+
+                superseded.Clear();
+            }
+            else
+            {
+                headETag = null;
+            }
+        }
+
+        cursor = new VaultLogCursor(log, checkpointFrame.Length, sequence + 1, generation, headETag, superseded, 0, 0, null);
+    }
+
+    /// <summary>Deletes the vault: an erase record at this activation's position (the commit point), then every blob it had.</summary>
+    private async Task EraseAsync()
+    {
+        if (cursor.Log is null)
+        {
+            if (cursor.LegacyETag is { } legacy)
+            {
+                await store.DeleteLegacyAsync(vaultId, legacy, CancellationToken.None);
+            }
+
+            return;
+        }
+
+        var erase = VaultLogFormat.Encode(vaultId, VaultLogRecordKind.Batch, cursor.NextSequence, codec.Encode(new VaultBatchRecord { Erased = true }));
+        await store.AppendAsync(vaultId, cursor.Log, cursor.Position, erase, CancellationToken.None);
+        cursor = cursor with { Position = cursor.Position + erase.Length, NextSequence = cursor.NextSequence + 1 };
+        if (await TidyAsync("the head", () => store.DeleteHeadAsync(vaultId, CancellationToken.None)))
+        {
+            foreach (var log in await store.ListLogsAsync(vaultId, CancellationToken.None))
+            {
+                await TidyAsync("a log", () => store.DeleteLogAsync(vaultId, log, CancellationToken.None));
+            }
+        }
+    }
+
+    private async Task<bool> TidyAsync(string what, Func<Task> step)
+    {
+        try
+        {
+            await step();
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning("Vault {VaultId} log: could not tidy {What} after a commit ({Error}); readers follow the seals", vaultId, what, e.GetType().Name);
+            return false;
+        }
+    }
+
+    private static void Apply(VaultModel model, VaultBatchRecord batch)
+    {
+        if (batch.Erased)
+        {
+            model.Erase();
+            return;
+        }
+
+        batch.Header?.ApplyTo(model.State);
+        foreach (var id in batch.Removed)
+        {
+            if (model.Find(id) is not null)
+            {
+                model.Remove(id);
+            }
+        }
+
+        foreach (var secret in batch.Upserted)
+        {
+            if (model.Find(secret.Id) is null)
+            {
+                model.Add(secret);
+            }
+            else
+            {
+                model.Replace(secret);
+            }
+        }
+    }
+
+    private static long GenerationOf(string log) =>
+        log.IndexOf('-') is > 0 and var dash && long.TryParse(log.AsSpan(0, dash), out var generation) ? generation : 0;
+}

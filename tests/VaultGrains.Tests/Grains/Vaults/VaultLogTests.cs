@@ -1,0 +1,309 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.Serialization;
+using VaultGrains.Grains;
+using VaultGrains.Grains.Audit;
+using VaultGrains.Grains.Crypto;
+using VaultGrains.Grains.Vaults;
+
+namespace VaultGrains.Tests.Grains.Vaults;
+
+/// <summary>
+/// The vault's write path without Azurite: group commit, fencing, recovery and compaction of the
+/// vault log against an in-memory store that loses answers, retries appends that landed, tears
+/// records and fails at each step of a compaction.
+/// </summary>
+public sealed class VaultLogTests
+{
+    private const string VaultId = "vlt_unit";
+    internal static readonly Serializer Serializer = new ServiceCollection()
+        .AddSerializer(builder => builder.AddAssembly(typeof(VaultLog).Assembly))
+        .BuildServiceProvider()
+        .GetRequiredService<Serializer>();
+
+    private readonly InMemoryVaultLogStore store = new();
+
+    [Fact]
+    public Task A_batch_is_one_record_of_its_changes_not_the_whole_vault() => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        for (var i = 0; i < 300; i++)
+        {
+            log.Tentative.Add(Secret($"BULK_{i:D3}", valueBytes: 200));
+        }
+
+        Assert.Equal(VaultError.None, await log.CommitAsync());
+        var before = store.LogBytes(VaultId, store.HeadOf(VaultId)!).Length;
+
+        Assert.Equal(VaultError.None, await AddAsync(log, "ONE_MORE"));
+
+        var grown = store.LogBytes(VaultId, store.HeadOf(VaultId)!).Length - before;
+        Assert.InRange(grown, 100, 1024);
+        var reread = await OpenAsync();
+        Assert.Equal(301, reread.Confirmed.SecretCount);
+        Assert.NotNull(reread.Confirmed.Find(log.Confirmed.State.Secrets[^1].Id));
+    });
+
+    [Fact]
+    public Task Two_activations_never_both_acknowledge_conflicting_writes() => OnVaultScheduler(async () =>
+    {
+        await CreateVaultAsync(await OpenAsync());
+        var first = await OpenAsync();
+        var second = await OpenAsync();
+        var third = await OpenAsync();
+
+        Assert.Equal(VaultError.None, await AddAsync(first, "SAME_KEY", "first"));
+        Assert.Equal(VaultError.Unavailable, await AddAsync(second, "SAME_KEY", "second"));
+        Assert.True(second.IsStale);
+
+        // Compaction (a delete shreds) moves the first to a new log; an activation that read the
+        // old one is fenced by the seal.
+        first.Tentative.Remove(first.Tentative.State.Secrets.Single().Id);
+        Assert.Equal(VaultError.None, await first.CommitAsync());
+        Assert.Equal(VaultError.None, await AddAsync(first, "AFTER_COMPACTION", "first"));
+        Assert.Equal(VaultError.Unavailable, await AddAsync(third, "STALE_WRITER", "third"));
+
+        var stored = await OpenAsync();
+        Assert.Equal(["AFTER_COMPACTION"], EnvKeys(stored));
+    });
+
+    [Theory]
+    [InlineData(VaultLogFault.LoseAnswer)]
+    [InlineData(VaultLogFault.RetryAfterLanding)]
+    public Task An_append_that_landed_without_an_answer_is_neither_lost_nor_doubled(VaultLogFault fault) => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        Assert.Equal(VaultError.None, await AddAsync(log, "BEFORE"));
+        store.Inject(VaultLogStep.Append, fault);
+
+        Assert.Equal(VaultError.Unavailable, await AddAsync(log, "LANDED"));
+        Assert.True(log.IsStale);
+        Assert.Equal(VaultError.Unavailable, await AddAsync(log, "REFUSED"));
+
+        var next = await OpenAsync();
+        Assert.Equal(["BEFORE", "LANDED"], EnvKeys(next));
+        Assert.Equal(VaultError.None, await AddAsync(next, "AFTER"));
+        var contents = VaultLogFormat.Read(VaultId, store.LogBytes(VaultId, store.HeadOf(VaultId)!));
+        Assert.Equal(4, contents.Frames.Count);
+        Assert.Equal(["AFTER", "BEFORE", "LANDED"], EnvKeys(await OpenAsync()));
+    });
+
+    [Fact]
+    public Task A_torn_last_record_was_never_acknowledged_and_is_ignored() => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        Assert.Equal(VaultError.None, await AddAsync(log, "KEPT"));
+        store.Inject(VaultLogStep.Append, VaultLogFault.Torn);
+
+        Assert.Equal(VaultError.Unavailable, await AddAsync(log, "TORN"));
+
+        Assert.True(VaultLogFormat.Read(VaultId, store.LogBytes(VaultId, store.HeadOf(VaultId)!)).TornTail);
+        var next = await OpenAsync();
+        Assert.Equal(["KEPT"], EnvKeys(next));
+
+        // The next record follows the torn bytes with the torn record's sequence number.
+        Assert.Equal(VaultError.None, await AddAsync(next, "AFTER_TEAR"));
+        Assert.Equal(VaultError.None, await AddAsync(next, "LATER"));
+        Assert.Equal(["AFTER_TEAR", "KEPT", "LATER"], EnvKeys(await OpenAsync()));
+    });
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public Task A_damaged_record_fails_the_read_loudly_instead_of_dropping_data(int damagedFrame) => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        foreach (var key in new[] { "FIRST", "SECOND", "THIRD" })
+        {
+            Assert.Equal(VaultError.None, await AddAsync(log, key));
+        }
+
+        var name = store.HeadOf(VaultId)!;
+        var frame = VaultLogFormat.Read(VaultId, store.LogBytes(VaultId, name)).Frames[damagedFrame];
+        store.Damage(VaultId, name, bytes => bytes[(int)(frame.Offset + frame.Length - VaultLogFormat.CheckBytes - 3)] ^= 0x40);
+
+        var reopened = new VaultLog(VaultId, store, new VaultLogCodec(Serializer), new VaultLogOptions(), new Hooks(), NullLogger.Instance);
+        await Assert.ThrowsAsync<VaultLogCorruptException>(() => reopened.LoadAsync(CancellationToken.None));
+    });
+
+    public static TheoryData<VaultLogStep, VaultLogFault, bool> CompactionFaults => new()
+    {
+        // Before the commit point: the batch fails and the old log is whole.
+        { VaultLogStep.WriteCheckpoint, VaultLogFault.FailBefore, false },
+        { VaultLogStep.WriteCheckpoint, VaultLogFault.Torn, false },
+        { VaultLogStep.Append, VaultLogFault.FailBefore, false },
+        { VaultLogStep.Append, VaultLogFault.Torn, false },
+        // The seal landed, its answer did not: not acknowledged, yet stored.
+        { VaultLogStep.Append, VaultLogFault.LoseAnswer, true },
+        { VaultLogStep.Append, VaultLogFault.RetryAfterLanding, true },
+        // After the commit point: acknowledged, readers follow the seal.
+        { VaultLogStep.ReplaceHead, VaultLogFault.FailBefore, true },
+        { VaultLogStep.ReplaceHead, VaultLogFault.LoseAnswer, true },
+        { VaultLogStep.DeleteLog, VaultLogFault.FailBefore, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(CompactionFaults))]
+    public Task A_compaction_interrupted_at_any_step_leaves_a_readable_vault(VaultLogStep step, VaultLogFault fault, bool landed) => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        Assert.Equal(VaultError.None, await AddAsync(log, "DOOMED"));
+        Assert.Equal(VaultError.None, await AddAsync(log, "KEPT"));
+        var oldLog = store.HeadOf(VaultId)!;
+        // The seal is the append to the old log; other appends go to the new one.
+        store.Inject(step, fault, step == VaultLogStep.Append ? name => name == oldLog : null);
+
+        log.Tentative.Remove(log.Tentative.State.Secrets.Single(s => s.EnvKey == "DOOMED").Id);
+        log.Tentative.Add(Secret("ADDED"));
+        var reply = await log.CommitAsync();
+
+        var acknowledged = step is VaultLogStep.ReplaceHead or VaultLogStep.DeleteLog;
+        Assert.Equal(acknowledged ? VaultError.None : VaultError.Unavailable, reply);
+        var next = await OpenAsync();
+        Assert.Equal(landed ? ["ADDED", "KEPT"] : ["DOOMED", "KEPT"], EnvKeys(next));
+
+        // The vault goes on: the next activation writes, compacts again and reads back.
+        Assert.Equal(VaultError.None, await AddAsync(next, "LATER"));
+        next.Tentative.Remove(next.Tentative.State.Secrets.Single(s => s.EnvKey == "KEPT").Id);
+        Assert.Equal(VaultError.None, await next.CommitAsync());
+        Assert.Equal(landed ? ["ADDED", "LATER"] : ["DOOMED", "LATER"], EnvKeys(await OpenAsync()));
+    });
+
+    [Fact]
+    public Task Compaction_under_load_loses_nothing() => OnVaultScheduler(async () =>
+    {
+        var options = new VaultLogOptions { CompactAfterRecords = 3 };
+        var log = await OpenAsync(options);
+        await CreateVaultAsync(log);
+        var replies = new List<Task<VaultError>>();
+        for (var i = 0; i < 400; i++)
+        {
+            log.Tentative.Add(Secret($"LOAD_{i:D3}"));
+            replies.Add(log.CommitAsync());
+            if (i % 10 == 9)
+            {
+                // Forty batch boundaries or more, with the last five creates still in flight at each.
+                await replies[^6];
+            }
+        }
+
+        Assert.All(await Task.WhenAll(replies), reply => Assert.Equal(VaultError.None, reply));
+        Assert.True(log.Cursor.Generation > 5, $"only {log.Cursor.Generation} compactions");
+        Assert.Single(store.LogsOf(VaultId));
+        var stored = await OpenAsync(options);
+        Assert.Equal(Enumerable.Range(0, 400).Select(i => $"LOAD_{i:D3}"), EnvKeys(stored).Order(StringComparer.Ordinal));
+    });
+
+    [Fact]
+    public Task A_vault_stored_whole_by_an_earlier_version_is_read_and_moved_on_its_first_write() => OnVaultScheduler(async () =>
+    {
+        var legacy = new VaultState { OrganizationId = "org_unit", Name = "Old", CreatedAt = DateTime.UnixEpoch, UpdatedAt = DateTime.UnixEpoch, VaultKey = new WrappedKey("local:k", "A256KW", [1, 2, 3]) };
+        legacy.Secrets.Add(Secret("OLD_ONE"));
+        store.PutLegacy(VaultId, Serializer.SerializeToArray(legacy));
+
+        var log = await OpenAsync();
+        Assert.Equal(["OLD_ONE"], EnvKeys(log));
+        Assert.Null(store.HeadOf(VaultId));
+
+        Assert.Equal(VaultError.None, await AddAsync(log, "NEW_ONE"));
+
+        Assert.False(store.HasLegacy(VaultId));
+        Assert.NotNull(store.HeadOf(VaultId));
+        var moved = await OpenAsync();
+        Assert.Equal(["NEW_ONE", "OLD_ONE"], EnvKeys(moved));
+        Assert.Equal("Old", moved.Confirmed.State.Name);
+    });
+
+    [Fact]
+    public Task Deleting_the_vault_removes_every_blob_it_had() => OnVaultScheduler(async () =>
+    {
+        var log = await OpenAsync();
+        await CreateVaultAsync(log);
+        Assert.Equal(VaultError.None, await AddAsync(log, "GONE"));
+        log.Tentative.Remove(log.Tentative.State.Secrets.Single().Id);
+        Assert.Equal(VaultError.None, await log.CommitAsync());
+        log.Tentative.Erase();
+
+        Assert.Equal(VaultError.None, await log.CommitAsync());
+
+        Assert.Null(store.HeadOf(VaultId));
+        Assert.Empty(store.LogsOf(VaultId));
+        Assert.False((await OpenAsync()).Confirmed.Exists);
+    });
+
+    [Fact]
+    public Task Audit_events_are_written_before_the_batch_and_a_refused_trail_fails_it() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var writesBefore = store.Calls.Count(c => c.StartsWith("Append", StringComparison.Ordinal));
+        hooks.TrailAccepts = false;
+
+        log.Tentative.Add(Secret("UNAUDITED"));
+        Assert.Equal(VaultError.AuditUnavailable, await log.CommitAsync(Audit()));
+
+        Assert.Equal(writesBefore, store.Calls.Count(c => c.StartsWith("Append", StringComparison.Ordinal)));
+        Assert.Equal([VaultError.AuditUnavailable], hooks.Failures);
+        Assert.Empty(EnvKeys(await OpenAsync()));
+    });
+
+    private static AuditEntry Audit() => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId), null);
+
+    private async Task<VaultLog> OpenAsync(VaultLogOptions? options = null, Hooks? hooks = null)
+    {
+        var log = new VaultLog(VaultId, store, new VaultLogCodec(Serializer), options ?? new VaultLogOptions(), hooks ?? new Hooks(), NullLogger.Instance);
+        await log.LoadAsync(CancellationToken.None);
+        return log;
+    }
+
+    internal static async Task CreateVaultAsync(VaultLog log)
+    {
+        var state = log.Tentative.State;
+        state.OrganizationId = "org_unit";
+        state.Name = "Unit";
+        state.CreatedAt = state.UpdatedAt = DateTime.UnixEpoch;
+        state.VaultKey = new WrappedKey("local:k", "A256KW", [1, 2, 3]);
+        Assert.Equal(VaultError.None, await log.CommitAsync());
+    }
+
+    internal static Task<VaultError> AddAsync(VaultLog log, string envKey, string value = "v")
+    {
+        if (log.IsStale)
+        {
+            return Task.FromResult(VaultError.Unavailable);
+        }
+
+        log.Tentative.Add(Secret(envKey, value));
+        return log.CommitAsync();
+    }
+
+    internal static StoredSecret Secret(string envKey, string value = "v", int valueBytes = 16) =>
+        new(VaultGrains.Domain.ResourceId.New(VaultGrains.Domain.ResourceId.Secret), envKey, ["api.example.com"], DateTime.UnixEpoch, DateTime.UnixEpoch, 1, value.Length,
+            new EncryptedValue(new byte[40], new byte[12], System.Text.Encoding.UTF8.GetBytes(value.PadRight(valueBytes)), new byte[16]));
+
+    internal static string[] EnvKeys(VaultLog log) => [.. log.Confirmed.State.Secrets.Select(s => s.EnvKey).Order(StringComparer.Ordinal)];
+
+    // Like a grain: one turn at a time, so the write loop and the callers never run in parallel.
+    internal static Task OnVaultScheduler(Func<Task> body) =>
+        Task.Factory.StartNew(body, CancellationToken.None, TaskCreationOptions.DenyChildAttach, new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler).Unwrap();
+
+    internal sealed class Hooks : IVaultLogHooks
+    {
+        public bool TrailAccepts { get; set; } = true;
+
+        public List<VaultError> Failures { get; } = [];
+
+        public Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) => Task.FromResult(TrailAccepts);
+
+        public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
+
+        public void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure) => Failures.Add(failure);
+    }
+}
