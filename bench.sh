@@ -88,6 +88,7 @@ ADMIN_TOKEN="$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
 log "starting Azurite on ports $BLOB/$QUEUE/$TABLE (data in $WORK)"
 start_azurite "$WORK/azurite" "$BLOB" "$QUEUE" "$TABLE"
 export_service_settings "$WORK" "$BLOB" "$QUEUE" "$TABLE"
+ensure_cluster_tls "$WORK/cluster-tls"
 
 start_service() { # RUN
   export Orleans__ClusterId="vaultgrains-bench-$(date +%s)-$1"

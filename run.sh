@@ -149,6 +149,7 @@ log "starting Azurite (data in $DATA/azurite)"
 start_azurite "$DATA/azurite" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 
 export_service_settings "$DATA" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
+ensure_cluster_tls "$DATA/cluster-tls"
 for i in $(seq 0 $((SILOS - 1))); do
   launch_silo "$i"
 done

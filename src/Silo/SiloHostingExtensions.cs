@@ -57,6 +57,7 @@ public static class SiloHostingExtensions
                 silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: cluster.AdvertisedIPAddress is { Length: > 0 });
             }
 
+            silo.UseVaultClusterTls();
             if (cluster.UseDistributedGrainDirectory)
             {
                 silo.AddStrongGrainDirectory();

@@ -55,6 +55,11 @@ public class ApiFixture : IAsyncLifetime
         Settings["Encryption:Provider"] = "Local";
         Settings["Encryption:Local:KeyFile"] = keyFile;
         Settings["Admin:Token"] = AdminToken;
+        foreach (var (key, value) in TestClusterTls.Settings("api"))
+        {
+            Settings[key] = value;
+        }
+
         ConfigureSettings(Settings);
         await StartAsync();
     }
@@ -128,7 +133,7 @@ public class ApiFixture : IAsyncLifetime
     private async Task StartAsync()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development" });
-        builder.Configuration.AddInMemoryCollection(Settings);
+        builder.Configuration.AddInMemoryCollection(Settings).AddInMemoryCollection(TestClusterTls.Settings("silo"));
         builder.Logging.ClearProviders().AddProvider(Logs).SetMinimumLevel(LogLevel.Trace);
         builder.AddVaultSilo();
         ConfigureSilo(builder.Services);
