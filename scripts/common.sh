@@ -130,6 +130,15 @@ start_api() {
   API_PID=$!
 }
 
+# start_api_in_silo PORT ADMIN_TOKEN SILO_PORT GATEWAY_PORT [LOG]: the API hosting the silo in its own
+# process (Api:HostSilo; README, "Deployment modes"), with the silo's certificate; sets API_PID.
+start_api_in_silo() {
+  Api__HostSilo=true Orleans__SiloPort="$3" Orleans__GatewayPort="$4" \
+  VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" Proxy__ProxyUrl="http://127.0.0.1:${PROXY_PORT:-8081}" \
+    cluster_tls silo run_built api src/Api VaultGrains.Api.dll "${5:-}"
+  API_PID=$!
+}
+
 # start_proxy PORT [LOG]: starts the secret proxy on 127.0.0.1:PORT with the PROXY_* settings of
 # the caller's environment (see README.md); sets PROXY_PID.
 start_proxy() {
