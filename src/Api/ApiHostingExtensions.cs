@@ -58,6 +58,7 @@ public static class ApiHostingExtensions
     public static WebApplication MapVaultApi(this WebApplication app)
     {
         app.UseMiddleware<ErrorBoundary>();
+        app.UseVaultAdminListener();
         var api = app.MapGroup("/api/public/v1");
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<RefusedChangeRecorder>().FilterPublicAsync(context, next));

@@ -4,6 +4,7 @@ using VaultGrains.Hosting.Telemetry;
 var builder = WebApplication.CreateBuilder(args);
 var telemetry = builder.AddVaultTelemetry("vaultgrains-api", traceRequests: true);
 builder.AddVaultManagementUrl();
+builder.AddVaultAdminListener();
 builder.AddVaultCluster(telemetry);
 builder.AddVaultApi();
 builder.AddVaultOpenApi();

@@ -86,6 +86,38 @@ public sealed class KubernetesManifestTests
         Assert.Equal(["silo"], siloPeers.Order());
     }
 
+    [Fact]
+    public void The_admin_api_has_its_own_port_which_no_service_exposes()
+    {
+        var container = Assert.Single(List(Map(Map(Deployment("api"), "spec"), "template", "spec"), "containers").Cast<Dictionary<object, object>>());
+        var env = List(container, "env").Cast<Dictionary<object, object>>().ToDictionary(e => (string)e["name"], e => e.TryGetValue("value", out var v) ? v as string : null);
+        var adminPort = env["Admin__Port"]!;
+        var ports = List(container, "ports").Cast<Dictionary<object, object>>().ToDictionary(p => (string)p["name"], p => (string)p["containerPort"]);
+        Assert.Equal(adminPort, ports["admin"]);
+        Assert.NotEqual(ports["http"], adminPort);
+
+        foreach (var service in Documents.Value.Where(d => Kind(d) == "Service" && Map(Map(d, "spec"), "selector").TryGetValue("app.kubernetes.io/component", out var component) && (string)component == "api"))
+        {
+            foreach (var port in List(Map(service, "spec"), "ports").Cast<Dictionary<object, object>>())
+            {
+                var target = port.TryGetValue("targetPort", out var t) ? (string)t : (string)port["port"];
+                Assert.NotEqual("admin", target);
+                Assert.NotEqual(adminPort, target);
+            }
+        }
+
+        // Ingress to the admin port only from chosen peers.
+        var apiPolicies = Documents.Value.Where(d => Kind(d) == "NetworkPolicy" && Selects(Map(Map(d, "spec"), "podSelector"), "api")).ToList();
+        var rules = apiPolicies.SelectMany(p => List(Map(p, "spec"), "ingress")).Cast<Dictionary<object, object>>().ToList();
+        Assert.NotEmpty(rules);
+        Assert.All(rules, rule =>
+        {
+            var rulePorts = List(rule, "ports").Cast<Dictionary<object, object>>().Select(p => (string)p["port"]).ToList();
+            Assert.NotEmpty(rulePorts);
+            Assert.True(rule.ContainsKey("from") || !rulePorts.Contains(adminPort), "the admin port is open to any peer");
+        });
+    }
+
     private static Dictionary<object, object> Deployment(string component) =>
         Assert.Single(Documents.Value, d => Kind(d) == "Deployment" && Selects(Map(Map(d, "spec"), "selector"), component));
 

@@ -62,8 +62,8 @@ public sealed class ManagementFixture : IAsyncLifetime
     }
 
     /// <summary>An API process on the cluster; <paramref name="adminToken"/> empty for one without an admin API.</summary>
-    public ServiceProcess StartApi(Uri address, Uri management, string adminToken, string name = "api") =>
-        ServiceProcess.Start(name, ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("api")))
+    public ServiceProcess StartApi(Uri address, Uri management, string adminToken, string name = "api", IReadOnlyDictionary<string, string>? settings = null) =>
+        ServiceProcess.Start(name, ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("api")).Concat(settings ?? new Dictionary<string, string>()))
         {
             ["ASPNETCORE_URLS"] = address.ToString(),
             ["Admin__Token"] = adminToken,
