@@ -7,7 +7,9 @@
 # (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy. `./bench.sh audit` and
 # `./bench.sh telemetry` (modes of their own) measure what a feature with an off switch costs: the
 # hot-vault and spread-create scenarios as shipped, then again after restarting silo and API with
-# Audit__Enabled=false (Telemetry__Enabled=false), in one run.
+# Audit__Enabled=false (Telemetry__Enabled=false), in one run. BENCH_MODE=in-silo measures the API
+# hosting the silo (Api:HostSilo) instead of silo + API; BENCH_MODE=compare runs the scenarios
+# (default hot,list) against both deployments in one run, rows "service, separate" and "service, in-silo".
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 cd "$ROOT"
@@ -30,6 +32,14 @@ case ",${BENCH_SCENARIOS:-}," in
   ,telemetry,) SWITCH=telemetry SWITCH_LABEL=telemetry SWITCH_SETTING=Telemetry__Enabled ;;
   *,audit,*|*,telemetry,*) log "audit and telemetry are modes of their own: ./bench.sh audit, ./bench.sh telemetry"; exit 2 ;;
 esac
+
+BENCH_MODE="${BENCH_MODE:-separate}"
+case "$BENCH_MODE" in
+  separate|in-silo) SERVICE_MODE="$BENCH_MODE" ;;
+  compare) SERVICE_MODE=separate ;;
+  *) log "BENCH_MODE must be separate, in-silo or compare"; exit 2 ;;
+esac
+if [ "$BENCH_MODE" = compare ] && [ -n "$SWITCH" ]; then log "BENCH_MODE=compare is a mode of its own: leave out audit/telemetry"; exit 2; fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaultgrains-bench.XXXXXX")"
 RESULTS="$ROOT/bench/results"
@@ -88,12 +98,20 @@ ADMIN_TOKEN="$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
 log "starting Azurite on ports $BLOB/$QUEUE/$TABLE (data in $WORK)"
 start_azurite "$WORK/azurite" "$BLOB" "$QUEUE" "$TABLE"
 export_service_settings "$WORK" "$BLOB" "$QUEUE" "$TABLE"
+ensure_cluster_tls "$WORK/cluster-tls"
 
+# Starts the service in SERVICE_MODE and sets SERVICE_WATCH, the --watch arguments of its processes.
 start_service() { # RUN
   export Orleans__ClusterId="vaultgrains-bench-$(date +%s)-$1"
-  start_silo 1 "$SILO_PORT" "$GATEWAY_PORT" "$WORK/silo-$1.log"
-  wait_port "$GATEWAY_PORT" 120 || { log "the silo did not start"; return 1; }
-  start_api "$API_PORT" "$ADMIN_TOKEN" "$WORK/api-$1.log"
+  if [ "$SERVICE_MODE" = in-silo ]; then
+    start_api_in_silo "$API_PORT" "$ADMIN_TOKEN" "$SILO_PORT" "$GATEWAY_PORT" "$WORK/api-$1.log"
+    SERVICE_WATCH=(--watch "api+silo=$API_PID")
+  else
+    start_silo 1 "$SILO_PORT" "$GATEWAY_PORT" "$WORK/silo-$1.log"
+    wait_port "$GATEWAY_PORT" 120 || { log "the silo did not start"; return 1; }
+    start_api "$API_PORT" "$ADMIN_TOKEN" "$WORK/api-$1.log"
+    SERVICE_WATCH=(--watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID")
+  fi
   wait_healthy "$API_PORT" 120 || { log "the API did not become healthy"; return 1; }
 }
 
@@ -121,7 +139,7 @@ if [ -n "$SWITCH" ]; then
     BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
       --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" "${SWITCH_ARGS[@]}" \
       --phase "$SWITCH_LABEL $2" --state "$WORK/run-$2.json" \
-      --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID"
+      "${SERVICE_WATCH[@]}" --watch "azurite=$AZURITE_PID"
     stop_service
   }
   unset "$SWITCH_SETTING" # phase 1 as shipped, whatever this shell had set
@@ -139,7 +157,28 @@ if [ -n "$SWITCH" ]; then
   exit 0
 fi
 
-log "starting the service (1 silo + API on port $API_PORT)"
+if [ "$BENCH_MODE" = compare ]; then
+  # The same scenarios against both deployments on the same machine in one run: compare the two
+  # rows' ratio. Each phase has a freshly started service and vaults of its own.
+  export BENCH_SCENARIOS="${BENCH_SCENARIOS:-hot,list}" BENCH_WARMUP="${BENCH_WARMUP:-3}" BENCH_DURATION="${BENCH_DURATION:-10}"
+  for phase in separate in-silo; do
+    SERVICE_MODE=$phase
+    log "$phase: starting the service on port $API_PORT"
+    start_service "$phase"
+    BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
+      --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" \
+      --phase "$phase" --state "$WORK/run-$phase.json" "${SERVICE_WATCH[@]}" --watch "azurite=$AZURITE_PID"
+    stop_service
+  done
+  log "restarting the service to verify that every acknowledged create of both phases was stored"
+  VERIFY=(--service "http://127.0.0.1:$API_PORT/")
+  SERVICE_MODE=separate
+  if ! start_service verify; then VERIFY=(--service-unavailable "the service did not restart"); fi
+  BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run-separate.json,$WORK/run-in-silo.json" --out "$RESULT"
+  exit 0
+fi
+
+log "starting the service ($SERVICE_MODE, API on port $API_PORT)"
 start_service 1
 
 log "starting the ceiling server on port $CEILING_PORT"
@@ -171,7 +210,7 @@ fi
 BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" BENCH_PROXY_SECRET="${BENCH_PROXY_SECRET:-}" run_load run \
   --service "http://127.0.0.1:$API_PORT/" --ceiling "http://127.0.0.1:$CEILING_PORT/" \
   --vault-container "vaultgrains-vaults" --state "$WORK/run.json" \
-  --watch "silo=${SILO_PIDS[0]}" --watch "api=$API_PID" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID" \
+  "${SERVICE_WATCH[@]}" --watch "azurite=$AZURITE_PID" --watch "ceiling=$CEILING_PID" \
   "${PROXY_ARGS[@]}"
 # The proxy is a client of this cluster: it goes before the silo does.
 stop_proxy

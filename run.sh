@@ -8,6 +8,9 @@ cd "$ROOT"
 PORT="${PORT:-8080}"
 PROXY_PORT="${PROXY_PORT:-8081}"
 SILOS="${SILOS:-1}"
+# separate: silo process(es) + the API as a cluster client (the default); in-silo: one API process
+# that hosts the silo itself (Api:HostSilo; README, "Deployment modes").
+VAULT_MODE="${VAULT_MODE:-separate}"
 DATA="${VAULT_DATA_DIR:-$ROOT/.data}"
 mkdir -p "$DATA"
 DATA="$(cd "$DATA" && pwd)"
@@ -21,6 +24,8 @@ MANAGEMENT_PORT="${MANAGEMENT_PORT:-9464}"
 
 require dotnet ".NET 10 SDK"
 [[ "$SILOS" =~ ^[1-9][0-9]?$ ]] || { log "SILOS must be a number from 1 to 99"; exit 2; }
+case "$VAULT_MODE" in separate|in-silo) ;; *) log "VAULT_MODE must be separate or in-silo"; exit 2 ;; esac
+[ "$VAULT_MODE" = separate ] || [ "$SILOS" = 1 ] || { log "VAULT_MODE=in-silo runs one process: leave SILOS at 1"; exit 2; }
 if port_open "$PORT"; then log "port $PORT is in use; set PORT"; exit 2; fi
 if port_open "$PROXY_PORT"; then log "port $PROXY_PORT is in use; set PROXY_PORT"; exit 2; fi
 if port_open "$MANAGEMENT_PORT"; then log "port $MANAGEMENT_PORT is in use; set MANAGEMENT_PORT"; exit 2; fi
@@ -149,21 +154,26 @@ log "starting Azurite (data in $DATA/azurite)"
 start_azurite "$DATA/azurite" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
 
 export_service_settings "$DATA" "$BLOB_PORT" "$QUEUE_PORT" "$TABLE_PORT"
-for i in $(seq 0 $((SILOS - 1))); do
-  launch_silo "$i"
-done
-for i in $(seq 0 $((SILOS - 1))); do
-  wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
-done
-
-Management__Port="$MANAGEMENT_PORT" start_api "$PORT" "$VAULT_ADMIN_TOKEN"
+ensure_cluster_tls "$DATA/cluster-tls"
+if [ "$VAULT_MODE" = in-silo ]; then
+  SILOS=0
+  Management__Port="$MANAGEMENT_PORT" start_api_in_silo "$PORT" "$VAULT_ADMIN_TOKEN" "$SILO_PORT_BASE" "$GATEWAY_PORT_BASE"
+else
+  for i in $(seq 0 $((SILOS - 1))); do
+    launch_silo "$i"
+  done
+  for i in $(seq 0 $((SILOS - 1))); do
+    wait_port $((GATEWAY_PORT_BASE + i)) 120 || { log "silo $((i + 1)) did not start"; exit 1; }
+  done
+  Management__Port="$MANAGEMENT_PORT" start_api "$PORT" "$VAULT_ADMIN_TOKEN"
+fi
 wait_healthy "$PORT" 120 || { log "API did not become healthy"; exit 1; }
 Management__Port=$((MANAGEMENT_PORT - 1)) start_proxy "$PROXY_PORT"
 wait_healthy "$PROXY_PORT" 60 || { log "secret proxy did not start"; exit 1; }
 
 cat <<INFO
 
-VaultGrains is running: http://127.0.0.1:$PORT   ($SILOS silo(s), data in $DATA)
+VaultGrains is running: http://127.0.0.1:$PORT   ($VAULT_MODE: $SILOS separate silo(s), data in $DATA)
 Secret proxy: http://127.0.0.1:$PROXY_PORT   (private destinations allowed: $PROXY_ALLOW_PRIVATE; upstream ports: ${PROXY_ALLOWED_PORTS:-443})
 API reference: http://127.0.0.1:$PORT/docs   (OpenAPI: /openapi/v1.json; whole flow: src/Api/VaultGrains.Api.http)
 Admin token: $TOKEN_SOURCE

@@ -86,6 +86,22 @@ export_service_settings() {
   export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}"
 }
 
+# ensure_cluster_tls DIR: a local cluster CA and the silo, api and proxy certificates in DIR (made
+# on first use by the silo's own `cluster-certificates` command, renewed when due; needs the Release
+# build). Every Orleans connection is mutual TLS: start_silo, start_api and start_proxy hand each
+# process its own certificate.
+ensure_cluster_tls() {
+  dotnet "$ROOT/src/Silo/bin/Release/net10.0/VaultGrains.Silo.dll" cluster-certificates "$1" || { log "could not make cluster certificates in $1"; return 1; }
+  CLUSTER_TLS_DIR="$1"
+  export Orleans__Tls__CaFile="$1/ca.pem"
+}
+
+# cluster_tls NAME: runs the rest of the command line with the certificate NAME of CLUSTER_TLS_DIR.
+cluster_tls() {
+  local name=$1; shift
+  Orleans__Tls__CertificateFile="${CLUSTER_TLS_DIR:?ensure_cluster_tls first}/$name.pem" Orleans__Tls__KeyFile="$CLUSTER_TLS_DIR/$name.key" "$@"
+}
+
 # run_built NAME PROJECT_DIR DLL [LOG] (env assignments before the call apply): starts a Release
 # build in its own session (setsid), its output into LOG or into ours prefixed with [NAME].
 # The pid is left in $!.
@@ -102,7 +118,7 @@ run_built() {
 
 # start_silo N SILO_PORT GATEWAY_PORT [LOG]: starts silo N. Appends its pid to SILO_PIDS.
 start_silo() {
-  Orleans__SiloPort="$2" Orleans__GatewayPort="$3" run_built "silo$1" src/Silo VaultGrains.Silo.dll "${4:-}"
+  Orleans__SiloPort="$2" Orleans__GatewayPort="$3" cluster_tls silo run_built "silo$1" src/Silo VaultGrains.Silo.dll "${4:-}"
   SILO_PIDS+=("$!")
 }
 
@@ -110,7 +126,16 @@ start_silo() {
 # told the proxy is at 127.0.0.1:PROXY_PORT (default 8081).
 start_api() {
   VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" Proxy__ProxyUrl="http://127.0.0.1:${PROXY_PORT:-8081}" \
-    run_built api src/Api VaultGrains.Api.dll "${3:-}"
+    cluster_tls api run_built api src/Api VaultGrains.Api.dll "${3:-}"
+  API_PID=$!
+}
+
+# start_api_in_silo PORT ADMIN_TOKEN SILO_PORT GATEWAY_PORT [LOG]: the API hosting the silo in its own
+# process (Api:HostSilo; README, "Deployment modes"), with the silo's certificate; sets API_PID.
+start_api_in_silo() {
+  Api__HostSilo=true Orleans__SiloPort="$3" Orleans__GatewayPort="$4" \
+  VAULT_ADMIN_TOKEN="$2" ASPNETCORE_URLS="http://127.0.0.1:$1" Proxy__ProxyUrl="http://127.0.0.1:${PROXY_PORT:-8081}" \
+    cluster_tls silo run_built api src/Api VaultGrains.Api.dll "${5:-}"
   API_PID=$!
 }
 
@@ -120,7 +145,7 @@ start_proxy() {
   Proxy__Address=127.0.0.1 Proxy__Port="$1" \
   Proxy__AllowPrivate="${PROXY_ALLOW_PRIVATE:-false}" Proxy__Resolve="${PROXY_RESOLVE:-}" \
   Proxy__UpstreamCaFile="${PROXY_UPSTREAM_CA_FILE:-}" Proxy__AllowedPorts="${PROXY_ALLOWED_PORTS:-443}" \
-    run_built proxy src/Proxy VaultGrains.Proxy.dll "${2:-}"
+    cluster_tls proxy run_built proxy src/Proxy VaultGrains.Proxy.dll "${2:-}"
   PROXY_PID=$!
 }
 

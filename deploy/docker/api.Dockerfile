@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The VaultGrains API (an Orleans client). Build from the repository root:
+# The VaultGrains API (an Orleans client, or with Api__HostSilo=true a silo itself). Build from the repository root:
 #   docker build -f deploy/docker/api.Dockerfile -t vaultgrains-api:TAG .
 # Not built in this repository's CI (no container engine there); kept in step with the projects.
 
@@ -14,6 +14,8 @@ COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Domain/Domain.csproj src/Domain/
 COPY src/Grains.Interfaces/Grains.Interfaces.csproj src/Grains.Interfaces/
 COPY src/Hosting/Hosting.csproj src/Hosting/
+COPY src/Grains/Grains.csproj src/Grains/
+COPY src/Silo/Silo.csproj src/Silo/
 COPY src/Api/Api.csproj src/Api/
 RUN dotnet restore src/Api/Api.csproj
 COPY src/ src/

@@ -13,9 +13,7 @@ public static class ApiHostingExtensions
     /// <summary>Connects this front end to the cluster as an Orleans client, using the same membership table as the silos.</summary>
     public static WebApplicationBuilder AddVaultClusterClient(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<IValidateOptions<ClusterCallOptions>, ClusterCallOptionsValidator>();
-        builder.Services.AddOptions<ClusterCallOptions>().Bind(builder.Configuration.GetSection(ClusterCallOptions.Section)).ValidateOnStart();
-        var calls = SettingsExtensions.Validated(builder.Configuration.GetSection(ClusterCallOptions.Section).Get<ClusterCallOptions>() ?? new(), new ClusterCallOptionsValidator());
+        var calls = builder.AddClusterCallOptions();
         builder.AddVaultClusterClient(calls.Timeout, client =>
         {
             client.AddOutgoingGrainCallFilter<ClusterCallRetry>();
@@ -24,6 +22,14 @@ public static class ApiHostingExtensions
             client.AddDashboard();
         });
         return builder;
+    }
+
+    /// <summary>How long the API waits for the cluster (<c>ClusterCalls:*</c>), validated now and at start.</summary>
+    internal static ClusterCallOptions AddClusterCallOptions(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IValidateOptions<ClusterCallOptions>, ClusterCallOptionsValidator>();
+        builder.Services.AddOptions<ClusterCallOptions>().Bind(builder.Configuration.GetSection(ClusterCallOptions.Section)).ValidateOnStart();
+        return SettingsExtensions.Validated(builder.Configuration.GetSection(ClusterCallOptions.Section).Get<ClusterCallOptions>() ?? new(), new ClusterCallOptionsValidator());
     }
 
     /// <summary>Authentication, limits and health for the public and admin API.</summary>
@@ -56,6 +62,7 @@ public static class ApiHostingExtensions
     public static WebApplication MapVaultApi(this WebApplication app)
     {
         app.UseMiddleware<ErrorBoundary>();
+        app.UseVaultAdminListener();
         app.UseRateLimiter();
         var api = app.MapGroup("/api/public/v1").RequireVaultRequestLimits();
         api.AddEndpointFilter((context, next) => context.HttpContext.RequestServices.GetRequiredService<ApiKeyAuthentication>().FilterAsync(context, next));

@@ -2,9 +2,10 @@ using VaultGrains.Api;
 using VaultGrains.Hosting.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.AddVaultTelemetry("vaultgrains-api", traceRequests: true);
+var telemetry = builder.AddVaultTelemetry("vaultgrains-api", traceRequests: true);
 builder.AddVaultManagementUrl();
-builder.AddVaultClusterClient();
+builder.AddVaultAdminListener();
+builder.AddVaultCluster(telemetry);
 builder.AddVaultApi();
 builder.AddVaultOpenApi();
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using VaultGrains.Hosting.ClusterTls;
 
 namespace VaultGrains.Hosting;
 
@@ -36,6 +37,7 @@ public static class ClusterClientExtensions
 
             // A call to a silo that was just killed gets no answer at all: do not wait Orleans' default 30 s.
             client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = responseTimeout);
+            client.UseVaultClusterTls();
 
             // New silos' gateways are picked up within seconds of joining (default: a minute).
             client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));

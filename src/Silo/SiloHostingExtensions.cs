@@ -27,11 +27,25 @@ public static class SiloHostingExtensions
     {
         // First: the Azure SDK decides once per process whether it emits activities.
         var telemetry = builder.AddVaultTelemetry("vaultgrains-silo", traceRequests: false);
+        return builder.AddVaultSilo(telemetry, ownManagementListener: true);
+    }
+
+    /// <summary>
+    /// The silo for a host that set up telemetry itself (<paramref name="telemetry"/>): the API
+    /// hosting the silo in-process. Without <paramref name="ownManagementListener"/> the host's
+    /// own management listener serves this silo's metrics too. <paramref name="configure"/> adds
+    /// to the Orleans setup (grain call filters).
+    /// </summary>
+    public static IHostApplicationBuilder AddVaultSilo(this IHostApplicationBuilder builder, TelemetryOptions telemetry, bool ownManagementListener, Action<ISiloBuilder>? configure = null)
+    {
         var (storage, cluster) = builder.Services.AddVaultSettings(builder.Configuration);
         builder.Services.AddVaultEncryption(builder.Configuration);
         builder.Services.AddVaultMembership(builder.Configuration);
         builder.Services.AddVaultSiloHealth(builder.Configuration);
-        builder.Services.AddHostedService<SiloManagementEndpoint>();
+        if (ownManagementListener)
+        {
+            builder.Services.AddHostedService<SiloManagementEndpoint>();
+        }
 
         // SIGTERM: Orleans leaves the cluster cleanly and deactivates (writes back) every grain;
         // callers are re-routed to the remaining silos. Orchestrators must wait longer than this.
@@ -58,6 +72,7 @@ public static class SiloHostingExtensions
                 silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: cluster.AdvertisedIPAddress is { Length: > 0 });
             }
 
+            silo.UseVaultClusterTls();
             if (cluster.UseDistributedGrainDirectory)
             {
                 silo.AddStrongGrainDirectory();
@@ -77,6 +92,8 @@ public static class SiloHostingExtensions
                 // The dashboard's grains and call profiler; the API serves its UI on the management port.
                 silo.AddDashboard(options => options.HideTrace = true);
             }
+
+            configure?.Invoke(silo);
         });
         return builder;
     }

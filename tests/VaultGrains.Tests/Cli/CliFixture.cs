@@ -34,7 +34,7 @@ public sealed class CliFixture : ApiFixture
         });
 
         ApiAddress = new Uri($"http://127.0.0.1:{TestStorage.FreePort()}");
-        ApiProcess = ServiceProcess.Start("api", ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>
+        ApiProcess = ServiceProcess.Start("api", ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(TestClusterTls.Environment("api"))
         {
             ["ASPNETCORE_URLS"] = ApiAddress.ToString(),
             ["Storage__ConnectionString"] = Settings["Storage:ConnectionString"]!,

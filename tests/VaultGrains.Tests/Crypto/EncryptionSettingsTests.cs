@@ -24,6 +24,7 @@ public sealed class EncryptionSettingsTests
         {
             ["Storage:ConnectionString"] = TestStorage.BuildConnectionString(1, 2, 3),
             ["Orleans:Clustering"] = "Localhost",
+            ["Orleans:Tls:UnsafePlaintext"] = "true",
             ["Encryption:Provider"] = provider,
             ["Encryption:KeyVault:KeyId"] = keyId,
         });
@@ -43,6 +44,7 @@ public sealed class EncryptionSettingsTests
         {
             ["Storage:ConnectionString"] = TestStorage.BuildConnectionString(1, 2, 3),
             ["Orleans:Clustering"] = "Localhost",
+            ["Orleans:Tls:UnsafePlaintext"] = "true",
             ["Encryption:Provider"] = "KeyVault",
             ["Encryption:KeyVault:KeyId"] = Versioned,
         });

@@ -93,6 +93,8 @@ public sealed partial class AzureInfrastructureTests
         var aks = Properties(resources, "Microsoft.ContainerService/managedClusters");
         Assert.True(aks.GetProperty("oidcIssuerProfile").GetProperty("enabled").GetBoolean());
         Assert.True(aks.GetProperty("securityProfile").GetProperty("workloadIdentity").GetProperty("enabled").GetBoolean());
+        // Without a policy engine the NetworkPolicies of deploy/k8s (who reaches the silo and gateway ports) are not enforced.
+        Assert.Equal("cilium", aks.GetProperty("networkProfile").GetProperty("networkPolicy").GetString());
     }
 
     [Fact]

@@ -37,7 +37,10 @@ public class ApiFixture : IAsyncLifetime
     public Dictionary<string, string?> Settings { get; } = new();
 
     /// <summary>The silo's services (grain factory, serializer) for tests that set up data or read storage directly.</summary>
-    public IServiceProvider SiloServices => silo!.Services;
+    public IServiceProvider SiloServices => silo?.Services ?? api!.Services;
+
+    /// <summary>With <c>Api:HostSilo</c> in <see cref="Settings"/> the API is the silo: no silo host of its own is started.</summary>
+    private bool ApiHostsSilo => Settings.TryGetValue("Api:HostSilo", out var hostSilo) && hostSilo == "true";
 
     /// <summary>The API's services (endpoint data source, options).</summary>
     public IServiceProvider ApiServices => api!.Services;
@@ -55,6 +58,11 @@ public class ApiFixture : IAsyncLifetime
         Settings["Encryption:Provider"] = "Local";
         Settings["Encryption:Local:KeyFile"] = keyFile;
         Settings["Admin:Token"] = AdminToken;
+        foreach (var (key, value) in TestClusterTls.Settings("api"))
+        {
+            Settings[key] = value;
+        }
+
         ConfigureSettings(Settings);
         await StartAsync();
     }
@@ -128,12 +136,15 @@ public class ApiFixture : IAsyncLifetime
     private async Task StartAsync()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development" });
-        builder.Configuration.AddInMemoryCollection(Settings);
+        builder.Configuration.AddInMemoryCollection(Settings).AddInMemoryCollection(TestClusterTls.Settings("silo"));
         builder.Logging.ClearProviders().AddProvider(Logs).SetMinimumLevel(LogLevel.Trace);
-        builder.AddVaultSilo();
-        ConfigureSilo(builder.Services);
-        silo = builder.Build();
-        await silo.StartAsync();
+        if (!ApiHostsSilo)
+        {
+            builder.AddVaultSilo();
+            ConfigureSilo(builder.Services);
+            silo = builder.Build();
+            await silo.StartAsync();
+        }
 
         api = NewApiFactory(null);
         Client = CreateClient();
@@ -157,6 +168,11 @@ public class ApiFixture : IAsyncLifetime
             web.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
             web.ConfigureServices(services =>
             {
+                if (ApiHostsSilo)
+                {
+                    ConfigureSilo(services);
+                }
+
                 ConfigureApi(services);
                 configureServices?.Invoke(services);
             });

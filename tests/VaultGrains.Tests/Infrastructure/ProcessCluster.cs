@@ -6,7 +6,9 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Configuration;
 using Orleans.Configuration;
+using VaultGrains.Hosting.ClusterTls;
 
 namespace VaultGrains.Tests.Infrastructure;
 
@@ -61,7 +63,7 @@ public sealed class ProcessCluster : IAsyncLifetime
             await Api.DisposeAsync();
         }
 
-        Api = ServiceProcess.Start("api", ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings())
+        Api = ServiceProcess.Start("api", ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("api")))
         {
             ["ASPNETCORE_URLS"] = ApiAddress.ToString(),
             ["Admin__Token"] = AdminToken,
@@ -88,7 +90,7 @@ public sealed class ProcessCluster : IAsyncLifetime
         var siloPort = TestStorage.FreePort();
         var healthPort = TestStorage.FreePort();
         var number = silos.Count + 1;
-        var process = ServiceProcess.Start($"silo{number}", ServiceProcess.BuildOutput("Silo", "VaultGrains.Silo"), new Dictionary<string, string>(CommonSettings())
+        var process = ServiceProcess.Start($"silo{number}", ServiceProcess.BuildOutput("Silo", "VaultGrains.Silo"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("silo")))
         {
             ["Orleans__SiloPort"] = $"{siloPort}",
             ["Orleans__GatewayPort"] = $"{TestStorage.FreePort()}",
@@ -214,8 +216,10 @@ public sealed class ProcessCluster : IAsyncLifetime
         {
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
+            builder.Configuration.AddInMemoryCollection(TestClusterTls.Settings("api"));
             builder.UseOrleansClient(client =>
             {
+                client.UseVaultClusterTls();
                 client.Configure<ClusterOptions>(o =>
                 {
                     o.ClusterId = ClusterId;

@@ -37,9 +37,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new InvalidOperationException($"{path} is missing: build the solution ({configuration}) first.");
     }
 
-    public static ServiceProcess Start(string name, string dll, IReadOnlyDictionary<string, string> environment)
+    public static ServiceProcess Start(string name, string dll, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet", [dll])
+        var start = new ProcessStartInfo("dotnet", [dll, .. arguments])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,

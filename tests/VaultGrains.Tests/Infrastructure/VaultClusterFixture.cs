@@ -9,6 +9,7 @@ using Orleans.TestingHost;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Vaults;
 using VaultGrains.Hosting;
+using VaultGrains.Hosting.ClusterTls;
 using VaultGrains.Silo;
 
 namespace VaultGrains.Tests.Infrastructure;
@@ -70,14 +71,21 @@ public static class VaultTestCluster
     /// Starts a cluster of <paramref name="silos"/> silos on a fresh ClusterId. With
     /// <paramref name="azureTableClustering"/> silos and client find each other through the Azure
     /// Table membership in Azurite, with the production failure-detection settings, as deployed
-    /// silos do; otherwise through the test cluster's in-memory membership.
+    /// silos do; otherwise through the test cluster's in-memory membership. <paramref name="settings"/>
+    /// are added to the configuration of silos and client; with <c>Orleans:Tls:*</c> among them
+    /// every Orleans connection is mutual TLS, as AddVaultSilo sets it up.
     /// </summary>
-    public static async Task<TestCluster> StartAsync(StorageOptions storage, string keyFile, string serviceId, short silos = 1, bool azureTableClustering = false)
+    public static async Task<TestCluster> StartAsync(StorageOptions storage, string keyFile, string serviceId, short silos = 1, bool azureTableClustering = false, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var builder = new TestClusterBuilder(silos);
         builder.Options.ServiceId = serviceId;
         builder.Options.ClusterId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         builder.Options.UseTestClusterMembership = !azureTableClustering;
+        if (settings?.ContainsKey($"{ClusterTlsOptions.Section}:{nameof(ClusterTlsOptions.CaFile)}") == true)
+        {
+            // TLS secures sockets: the test cluster's default in-memory transport has none.
+            builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        }
         builder.ConfigureHostConfiguration(configuration => configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Storage:ConnectionString"] = storage.ConnectionString,
@@ -85,7 +93,7 @@ public static class VaultTestCluster
             ["Encryption:Provider"] = "Local",
             ["Encryption:Local:KeyFile"] = keyFile,
             [AzureClusteringKey] = azureTableClustering ? "true" : "false",
-        }));
+        }).AddInMemoryCollection(settings ?? new Dictionary<string, string?>()));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         var cluster = builder.Build();
@@ -111,6 +119,11 @@ public static class VaultTestCluster
                 silo.Services.AddVaultMembership(silo.Configuration);
             }
 
+            if (silo.Configuration[$"{ClusterTlsOptions.Section}:{nameof(ClusterTlsOptions.CaFile)}"] is not null)
+            {
+                silo.UseVaultClusterTls();
+            }
+
             silo.AddVaultGrainStorage(storage);
             silo.Services.AddVaultEncryption(silo.Configuration);
             silo.Services.Decorate<IVaultLogStore>((_, inner) => new FaultInjectingVaultLogStore(inner));
@@ -122,6 +135,11 @@ public static class VaultTestCluster
     {
         public void Configure(IConfiguration configuration, IClientBuilder client)
         {
+            if (configuration[$"{ClusterTlsOptions.Section}:{nameof(ClusterTlsOptions.CaFile)}"] is not null)
+            {
+                client.UseVaultClusterTls();
+            }
+
             if (configuration.GetValue<bool>(AzureClusteringKey))
             {
                 var storage = Storage(configuration);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using VaultGrains.Silo;
@@ -20,6 +21,7 @@ public sealed class SiloSettingsTests
             ["Orleans:Clustering"] = "Localhost",
             ["Encryption:Local:KeyFile"] = Path.Combine(Path.GetTempPath(), "unused-kek.key"),
         });
+        builder.Configuration.AddInMemoryCollection(TestClusterTls.Settings("silo"));
         builder.Configuration.AddInMemoryCollection(overrides.Select(o => KeyValuePair.Create(o.Key, (string?)o.Value)));
         builder.AddVaultSilo();
         return builder.Build();
@@ -46,6 +48,9 @@ public sealed class SiloSettingsTests
     [InlineData("Health:Port", "70000", "Health:Port must be a TCP port")]
     [InlineData("Storage:NetworkTimeout", "00:00:00.1", "Storage:NetworkTimeout must be between")]
     [InlineData("ProxyAuthority:CertificateFile", "/nonexistent/ca.pem", "ProxyAuthority:CertificateFile and ProxyAuthority:KeyFile go together")]
+    [InlineData("Orleans:Tls:CertificateFile", "", "Orleans:Tls:CertificateFile is required: every Orleans connection is mutual TLS")]
+    [InlineData("Orleans:Tls:KeyFile", "", "Orleans:Tls:KeyFile is required")]
+    [InlineData("Orleans:Tls:CaFile", "/nonexistent/ca.pem", "Orleans:Tls:CaFile: no file at /nonexistent/ca.pem")]
     public async Task A_bad_setting_stops_the_silo_naming_the_key(string key, string value, string message)
     {
         Exception? failure = null;
@@ -77,5 +82,57 @@ public sealed class SiloSettingsTests
         var validation = Assert.IsType<OptionsValidationException>(failure);
         Assert.Contains("ProxyAuthority:CertificateFile: no file at /nonexistent/ca.pem", validation.Message);
         Assert.Contains("ProxyAuthority:KeyFile: no file at /nonexistent/ca.key", validation.Message);
+    }
+
+    [Fact]
+    public async Task A_certificate_of_another_ca_a_client_certificate_or_a_mismatched_key_stops_the_silo_naming_the_key()
+    {
+        var other = TestClusterTls.NewDirectory();
+        var mine = TestClusterTls.Directory;
+
+        var foreign = await StartFailureAsync(("Orleans:Tls:CertificateFile", Path.Combine(other, "silo.pem")), ("Orleans:Tls:KeyFile", Path.Combine(other, "silo.key")));
+        var clientOnly = await StartFailureAsync(("Orleans:Tls:CertificateFile", Path.Combine(mine, "api.pem")), ("Orleans:Tls:KeyFile", Path.Combine(mine, "api.key")));
+        var mismatched = await StartFailureAsync(("Orleans:Tls:KeyFile", Path.Combine(mine, "api.key")));
+
+        Assert.Contains("Orleans:Tls:CertificateFile (CN=vaultgrains-silo", foreign);
+        Assert.Contains("is not a currently valid certificate issued by the CA in Orleans:Tls:CaFile", foreign);
+        Assert.Contains("Orleans:Tls:CertificateFile of a silo must carry the extended key usages server and client authentication", clientOnly);
+        Assert.Contains("Orleans:Tls:CertificateFile, KeyFile and CaFile must be PEM files", mismatched);
+        Assert.DoesNotContain("PRIVATE KEY", foreign + clientOnly + mismatched);
+    }
+
+    [Fact]
+    public async Task Unsafe_plaintext_is_the_only_way_to_start_without_certificates_and_it_says_so()
+    {
+        var logs = new CapturedLogs();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development", DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Storage:ConnectionString"] = TestStorage.ConnectionString,
+            ["Orleans:Clustering"] = "Localhost",
+            ["Orleans:SiloPort"] = $"{TestStorage.FreePort()}",
+            ["Orleans:GatewayPort"] = $"{TestStorage.FreePort()}",
+            ["Encryption:Local:KeyFile"] = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key"),
+            ["Orleans:Tls:UnsafePlaintext"] = "true",
+        });
+        builder.Logging.AddProvider(logs);
+        builder.AddVaultSilo();
+        using var host = builder.Build();
+
+        await host.StartAsync();
+        await host.StopAsync();
+
+        Assert.Contains(logs.Lines, line => line.StartsWith("Warning ", StringComparison.Ordinal) && line.Contains("Orleans:Tls:UnsafePlaintext is set", StringComparison.Ordinal));
+    }
+
+    private static async Task<string> StartFailureAsync(params (string Key, string Value)[] overrides)
+    {
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            using var host = Build(overrides);
+            await host.StartAsync();
+            await host.StopAsync();
+        });
+        return Assert.IsType<OptionsValidationException>(failure).Message;
     }
 }

@@ -42,7 +42,7 @@ public sealed class ManagementFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Azurite = AzuriteInstance.Start();
-        Silo = ServiceProcess.Start("silo", ServiceProcess.BuildOutput("Silo", "VaultGrains.Silo"), new Dictionary<string, string>(CommonSettings())
+        Silo = ServiceProcess.Start("silo", ServiceProcess.BuildOutput("Silo", "VaultGrains.Silo"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("silo")))
         {
             ["Orleans__SiloPort"] = $"{TestStorage.FreePort()}",
             ["Orleans__GatewayPort"] = $"{TestStorage.FreePort()}",
@@ -52,7 +52,7 @@ public sealed class ManagementFixture : IAsyncLifetime
         });
         Api = StartApi(ApiAddress, ApiManagement, AdminToken);
         await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(ApiAddress, "/healthz")), TimeSpan.FromSeconds(90), "the API did not become healthy\n" + Api.RecentOutput + Silo.RecentOutput);
-        Proxy = ServiceProcess.Start("proxy", ServiceProcess.BuildOutput("Proxy", "VaultGrains.Proxy"), new Dictionary<string, string>(CommonSettings())
+        Proxy = ServiceProcess.Start("proxy", ServiceProcess.BuildOutput("Proxy", "VaultGrains.Proxy"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("proxy")))
         {
             ["Proxy__Address"] = "127.0.0.1",
             ["Proxy__Port"] = $"{ProxyAddress.Port}",
@@ -62,8 +62,8 @@ public sealed class ManagementFixture : IAsyncLifetime
     }
 
     /// <summary>An API process on the cluster; <paramref name="adminToken"/> empty for one without an admin API.</summary>
-    public ServiceProcess StartApi(Uri address, Uri management, string adminToken, string name = "api") =>
-        ServiceProcess.Start(name, ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings())
+    public ServiceProcess StartApi(Uri address, Uri management, string adminToken, string name = "api", IReadOnlyDictionary<string, string>? settings = null) =>
+        ServiceProcess.Start(name, ServiceProcess.BuildOutput("Api", "VaultGrains.Api"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("api")).Concat(settings ?? new Dictionary<string, string>()))
         {
             ["ASPNETCORE_URLS"] = address.ToString(),
             ["Admin__Token"] = adminToken,
