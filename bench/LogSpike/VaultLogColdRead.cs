@@ -122,6 +122,10 @@ internal static class VaultLogColdRead
 
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
 
+        public void Seal(VaultModel snapshot)
+        {
+        }
+
         public void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure)
         {
         }

@@ -32,6 +32,9 @@ public sealed class CredentialSeal(IGrainFactory grains, VaultKeyProtector keyPr
     public const string AcceptUnsealedKey = "Integrity:AcceptUnsealedRecords";
     private readonly bool acceptUnsealed = bool.TryParse(configuration[AcceptUnsealedKey], out var accept) && accept;
 
+    /// <summary>Whether records written before seals are still accepted (the upgrade is running); vaults follow the same switch.</summary>
+    internal bool AcceptsUnsealed => acceptUnsealed;
+
     private readonly Lock gate = new();
     private Task<byte[]>? key;
 

@@ -23,6 +23,7 @@ internal sealed class VaultGrain(
     Serializer serializer,
     IOptions<VaultLogOptions> logOptions,
     VaultKeyProtector keyProtector,
+    CredentialSeal credentialSeal,
     TimeProvider clock,
     ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter, IVaultLogHooks
 {
@@ -39,6 +40,10 @@ internal sealed class VaultGrain(
     private bool unreadable;
     private Task<VaultKey>? vaultKey;
     private Task<RewrapOutcome>? rewrapping;
+    // What storage gave this activation is checked against its seals once, with the first use of
+    // the vault key (every change and every release needs the key, so none acts on unchecked state).
+    private bool integrityChecked;
+    private bool integrityBroken;
 
     // The summary the organization last confirmed; a report that failed is retried on a timer.
     private VaultDetails? reportedToOrganization;
@@ -144,9 +149,9 @@ internal sealed class VaultGrain(
 
     public Task<VaultReply<VaultDetails>> Get(string organizationId)
     {
-        if (Stale)
+        if (Stale || integrityBroken)
         {
-            return Task.FromResult(VaultReply<VaultDetails>.Fail(VaultError.Unavailable));
+            return Task.FromResult(VaultReply<VaultDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.IntegrityFailure));
         }
 
         return Task.FromResult(Committed.IsOwnedBy(organizationId)
@@ -169,6 +174,12 @@ internal sealed class VaultGrain(
             return await ReadAfterPendingWritesAsync(organizationId);
         }
 
+        if (await UseKeyForChangeAsync(organizationId) is { } keyRefused)
+        {
+            return VaultReply<VaultDetails>.Fail(keyRefused);
+        }
+
+        state = Working.State;
         state.Name = name;
         state.Description = description;
         state.UpdatedAt = Now();
@@ -255,8 +266,8 @@ internal sealed class VaultGrain(
 
         var now = Now();
         var binding = new SecretBinding(organizationId, VaultId, secret.Id, 1);
-        var stored = new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
-            SecretCipher.Encrypt(key, binding, secret.Value.Plaintext));
+        var stored = VaultIntegrity.Sealed(key, organizationId, VaultId, new StoredSecret(secret.Id, secret.EnvKey, [.. secret.AllowedDomains], now, now, 1, valueBytes,
+            SecretCipher.Encrypt(key, binding, secret.Value.Plaintext)));
         Working.Add(stored);
         var error = await CommitAsync(Audit("secret.create", 201, new AuditResource(VaultId, secret.Id, secret.EnvKey)));
         return error == VaultError.None
@@ -266,9 +277,9 @@ internal sealed class VaultGrain(
 
     public Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId)
     {
-        if (Stale || !Committed.IsOwnedBy(organizationId))
+        if (Stale || integrityBroken || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Fail(Stale ? VaultError.Unavailable : integrityBroken ? VaultError.IntegrityFailure : VaultError.VaultNotFound));
         }
 
         return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(Committed.ListDetails()));
@@ -276,9 +287,9 @@ internal sealed class VaultGrain(
 
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
     {
-        if (Stale || !Committed.IsOwnedBy(organizationId))
+        if (Stale || integrityBroken || !Committed.IsOwnedBy(organizationId))
         {
-            return Task.FromResult(VaultReply<SecretDetails>.Fail(Stale ? VaultError.Unavailable : VaultError.VaultNotFound));
+            return Task.FromResult(VaultReply<SecretDetails>.Fail(Stale ? VaultError.Unavailable : integrityBroken ? VaultError.IntegrityFailure : VaultError.VaultNotFound));
         }
 
         return Task.FromResult(Committed.Find(secretId) is { } secret
@@ -303,14 +314,11 @@ internal sealed class VaultGrain(
             return VaultReply<SecretDetails>.Fail(VaultError.EnvKeyChanged);
         }
 
-        VaultKey? key = null;
-        if (changes.Value is not null)
+        // Any change is sealed under the vault key, not only a new value.
+        var (key, keyError) = await UseVaultKeyAsync();
+        if (key is null)
         {
-            (key, var keyError) = await UseVaultKeyAsync();
-            if (key is null)
-            {
-                return VaultReply<SecretDetails>.Fail(keyError);
-            }
+            return VaultReply<SecretDetails>.Fail(keyError);
         }
 
         if (Refuse(organizationId) is { } refusedLater)
@@ -325,7 +333,7 @@ internal sealed class VaultGrain(
 
         var domains = changes.AllowedDomains is null ? current.AllowedDomains : [.. changes.AllowedDomains];
         var domainsChanged = !domains.SequenceEqual(current.AllowedDomains, StringComparer.Ordinal);
-        var valueChanged = key is not null && !HoldsValue(key, organizationId, current, changes.Value!.Plaintext);
+        var valueChanged = changes.Value is not null && !HoldsValue(key, organizationId, current, changes.Value.Plaintext);
         if (!domainsChanged && !valueChanged)
         {
             var read = await ReadAfterPendingWritesAsync(organizationId);
@@ -351,9 +359,10 @@ internal sealed class VaultGrain(
 
             var version = current.Version + 1;
             var binding = new SecretBinding(organizationId, VaultId, secretId, version);
-            updated = updated with { Version = version, ValueBytes = valueBytes, Value = SecretCipher.Encrypt(key!, binding, plaintext) };
+            updated = updated with { Version = version, ValueBytes = valueBytes, Value = SecretCipher.Encrypt(key, binding, plaintext) };
         }
 
+        updated = VaultIntegrity.Sealed(key, organizationId, VaultId, updated);
         Working.Replace(updated);
         var commitError = await CommitAsync(Audit("secret.update", 200, new AuditResource(VaultId, secretId, current.EnvKey), string.Join(",", new[] { valueChanged ? "value" : null, domainsChanged ? "allowed_domains" : null }.OfType<string>())));
         return commitError == VaultError.None
@@ -366,6 +375,16 @@ internal sealed class VaultGrain(
         if (Refuse(organizationId) is { } refused)
         {
             return VaultReply<SecretDetails>.Fail(refused);
+        }
+
+        if (Working.Find(secretId) is null)
+        {
+            return VaultReply<SecretDetails>.Fail(VaultError.SecretNotFound);
+        }
+
+        if (await UseKeyForChangeAsync(organizationId) is { } keyRefused)
+        {
+            return VaultReply<SecretDetails>.Fail(keyRefused);
         }
 
         if (Working.Find(secretId) is not { } secret)
@@ -387,6 +406,11 @@ internal sealed class VaultGrain(
             return refused;
         }
 
+        if (!Working.IsHeldBy(runtimeId) && await UseKeyForChangeAsync(organizationId) is { } keyRefused)
+        {
+            return keyRefused;
+        }
+
         if (Working.IsHeldBy(runtimeId))
         {
             return (await ReadAfterPendingWritesAsync(organizationId)).Error;
@@ -402,6 +426,11 @@ internal sealed class VaultGrain(
         {
             // Gone, or never this organization's: nothing here holds the runtime.
             return refused == VaultError.VaultNotFound ? VaultError.None : refused;
+        }
+
+        if (Working.IsHeldBy(runtimeId) && await UseKeyForChangeAsync(organizationId) is { } keyRefused)
+        {
+            return keyRefused;
         }
 
         if (!Working.IsHeldBy(runtimeId))
@@ -508,7 +537,8 @@ internal sealed class VaultGrain(
 
         if (wrapped.KeyId == keyProtector.CurrentKeyId)
         {
-            return new RewrapOutcome(false, wrapped.KeyId, VaultError.None);
+            // The walk also seals vaults written before seals (during the upgrade that accepts them).
+            return Committed.State.IntegritySeal is null ? await SealUnsealedAsync(wrapped.KeyId) : new RewrapOutcome(false, wrapped.KeyId, VaultError.None);
         }
 
         // The activation's vault key (one unwrap under the old KEK, shared with every caller),
@@ -549,6 +579,18 @@ internal sealed class VaultGrain(
         }
 
         return new RewrapOutcome(error == VaultError.None, error == VaultError.None ? rewrapped.KeyId : wrapped.KeyId, error);
+    }
+
+    private async Task<RewrapOutcome> SealUnsealedAsync(string keyId)
+    {
+        var (key, keyError) = await UseVaultKeyAsync();
+        if (key is null)
+        {
+            return new RewrapOutcome(false, keyId, keyError);
+        }
+
+        var error = Committed.State.IntegritySeal is null ? await CommitAsync() : VaultError.None;
+        return new RewrapOutcome(false, keyId, error);
     }
 
     private async Task RewrapInBackgroundAsync()
@@ -652,9 +694,15 @@ internal sealed class VaultGrain(
             vaultKey = null;
         }
 
+        if (integrityBroken)
+        {
+            return (null, VaultError.IntegrityFailure);
+        }
+
         try
         {
-            return (await (vaultKey ??= UnwrapVaultKeyAsync()), VaultError.None);
+            var key = await (vaultKey ??= UnwrapVaultKeyAsync());
+            return CheckIntegrity(key) ? (key, VaultError.None) : (null, VaultError.IntegrityFailure);
         }
         catch (KeyServiceUnavailableException e)
         {
@@ -665,6 +713,50 @@ internal sealed class VaultGrain(
         {
             logger.LogError("Vault {VaultId} key failed its integrity check: {Reason}", VaultId, e.Message);
             return (null, VaultError.IntegrityFailure);
+        }
+    }
+
+    /// <summary>The key for a change, then the vault's rules again: other calls ran while it was unwrapped.</summary>
+    private async Task<VaultError?> UseKeyForChangeAsync(string organizationId)
+    {
+        var (key, keyError) = await UseVaultKeyAsync();
+        return key is null ? keyError : Refuse(organizationId);
+    }
+
+    // Once per activation, on the state read from storage (later states are the ones this
+    // activation sealed). A vault written before seals is accepted only during the operator's
+    // upgrade, and sealed by its next write.
+    private bool CheckIntegrity(VaultKey key)
+    {
+        if (integrityChecked)
+        {
+            return !integrityBroken;
+        }
+
+        integrityChecked = true;
+        if (!Committed.Exists)
+        {
+            return true;
+        }
+
+        switch (VaultIntegrity.Check(key, VaultId, Committed.State, credentialSeal.AcceptsUnsealed))
+        {
+            case SealCheck.Valid:
+                return true;
+            case SealCheck.Unsealed:
+                var organizationId = Committed.State.OrganizationId!;
+                foreach (var secret in Working.State.Secrets.ToList())
+                {
+                    Working.Replace(VaultIntegrity.Sealed(key, organizationId, VaultId, secret));
+                }
+
+                // Sealed by the next write (a change, or the operator's re-wrap walk).
+                logger.LogInformation("Vault {VaultId} was written before seals; its next write seals it", VaultId);
+                return true;
+            default:
+                integrityBroken = true;
+                logger.LogError("Vault {VaultId} failed its integrity check: storage holds a state this service did not seal; it refuses changes and releases", VaultId);
+                return false;
         }
     }
 
@@ -699,6 +791,13 @@ internal sealed class VaultGrain(
 
     async Task<bool> IVaultLogHooks.BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) =>
         await AuditTrail(snapshot).Append([.. events]) == VaultError.None;
+
+    void IVaultLogHooks.Seal(VaultModel snapshot)
+    {
+        // Every change is made after UseVaultKeyAsync (a create makes the key), so the key is here.
+        var key = vaultKey is { IsCompletedSuccessfully: true } ready ? ready.Result : throw new InvalidOperationException($"Vault {VaultId} has a change to write but no vault key to seal it.");
+        VaultIntegrity.Seal(key, VaultId, snapshot.State);
+    }
 
     Task IVaultLogHooks.AfterWriteAsync(VaultModel after) => Task.WhenAll(ReportToOrganizationAsync(after), NotifyRuntimesAsync(after));
 

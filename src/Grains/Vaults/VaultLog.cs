@@ -10,6 +10,9 @@ internal interface IVaultLogHooks
     /// <summary>Makes the batch's audit events durable before its write; false fails the batch with <see cref="VaultError.AuditUnavailable"/>.</summary>
     Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot);
 
+    /// <summary>Seals the state about to be written (<see cref="VaultState.IntegritySeal"/>); runs for every batch that leaves the vault existing.</summary>
+    void Seal(VaultModel snapshot);
+
     /// <summary>Runs after the write landed and before the batch is acknowledged (reports, notifications).</summary>
     Task AfterWriteAsync(VaultModel committed);
 
@@ -212,6 +215,11 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                         failure = VaultError.Unavailable;
                     }
 
+                    if (snapshot.Exists)
+                    {
+                        hooks.Seal(snapshot);
+                    }
+
                     await WriteAsync(Confirmed, snapshot, touched);
                 }
                 catch (Exception e)
@@ -250,7 +258,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             return;
         }
 
-        var record = new VaultBatchRecord();
+        var record = new VaultBatchRecord { IntegritySeal = after.State.IntegritySeal };
         if (!before.Exists || !VaultHeader.Of(before.State).SameAs(after.State))
         {
             record.Header = VaultHeader.Of(after.State);
@@ -392,6 +400,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         }
 
         batch.Header?.ApplyTo(model.State);
+        model.State.IntegritySeal = batch.IntegritySeal;
         foreach (var id in batch.Removed)
         {
             if (model.Find(id) is not null)

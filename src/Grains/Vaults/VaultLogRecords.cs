@@ -49,6 +49,9 @@ internal sealed class VaultBatchRecord
 
     /// <summary>The vault was deleted: everything before is forgotten, including its wrapped key.</summary>
     [Id(3)] public bool Erased { get; set; }
+
+    /// <summary>The whole vault's integrity seal after the batch (<see cref="VaultState.IntegritySeal"/>).</summary>
+    [Id(4)] public byte[]? IntegritySeal { get; set; }
 }
 
 /// <summary>The whole vault as of the record's sequence number.</summary>

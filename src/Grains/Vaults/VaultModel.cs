@@ -16,6 +16,9 @@ internal sealed class VaultState
 
     /// <summary>The runtimes that hold this vault: they alone get its values, and while any does the vault cannot be deleted.</summary>
     [Id(7)] public List<string> Runtimes { get; set; } = [];
+
+    /// <summary>The HMAC of everything above under the vault's seal key (<see cref="VaultIntegrity"/>); null only in vaults written before seals.</summary>
+    [Id(8)] public byte[]? IntegritySeal { get; set; }
 }
 
 /// <summary>One stored secret: metadata and its encrypted value. Never holds plaintext.</summary>
@@ -31,8 +34,8 @@ internal sealed record StoredSecret(
     [property: Id(7)] EncryptedValue Value,
     [property: Id(8)] byte[]? Seal = null)
 {
-    // Seal: reserved for a MAC binding env_key, allowed domains and version under the vault key
-    // (issue 11). Null until then; stored with the secret in batches and checkpoints.
+    // Seal: the HMAC of every field above under the vault's seal key (VaultIntegrity); null only
+    // in secrets written before seals.
 
     public SecretDetails ToDetails() => new(Id, EnvKey, AllowedDomains, CreatedAt, UpdatedAt);
 }
@@ -160,6 +163,7 @@ internal sealed class VaultModel
             VaultKey = State.VaultKey,
             Secrets = [.. State.Secrets],
             Runtimes = [.. State.Runtimes],
+            IntegritySeal = State.IntegritySeal,
         };
         return new VaultModel(state, new Dictionary<string, StoredSecret>(byId, StringComparer.Ordinal), new HashSet<string>(envKeys, StringComparer.Ordinal), TotalValueBytes);
     }

@@ -274,7 +274,10 @@ public sealed class KeyVaultEncryptionTests(KeyVaultApiFixture fixture) : IDispo
             StandIn.Reset();
 
             var vault = Grains.GetGrain<IVaultGrain>(vaultId);
-            Assert.Equal(VaultError.IntegrityFailure, (await TestRuntimes.ReleaseOnceAsync(Grains, organizationId, vaultId, secretId)).Error);
+            // Attaching a runtime is a change of the vault, sealed under its key: refused first.
+            var attach = await Grains.GetGrain<IOrganizationGrain>(organizationId).CreateRuntime(
+                new NewRuntime(ResourceId.New(ResourceId.Runtime), "after tampering", [vaultId], CredentialFormat.Hash(Credentials.RuntimeToken.Generate())));
+            Assert.Equal(VaultError.IntegrityFailure, attach.Error);
             Assert.Equal(VaultError.IntegrityFailure, (await vault.CreateSecret(organizationId, new NewSecret(ResourceId.New(ResourceId.Secret), "OTHER", new SecretValue("x"), []))).Error);
             Assert.Equal(1, StandIn.RequestCount);
             Assert.Contains(fixture.Logs.Lines, line => line.StartsWith("Error") && line.Contains(vaultId) && line.Contains("integrity"));

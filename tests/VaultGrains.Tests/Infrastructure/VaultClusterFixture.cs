@@ -44,8 +44,8 @@ public sealed class VaultClusterFixture : IAsyncLifetime
     }
 
     /// <summary>A create request with a fresh secret id; the value names the key unless given.</summary>
-    public static NewSecret Secret(string envKey, string? value = null) =>
-        new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue(value ?? "value-of-" + envKey), []);
+    public static NewSecret Secret(string envKey, string? value = null, params string[] allowedDomains) =>
+        new(ResourceId.New(ResourceId.Secret), envKey, new SecretValue(value ?? "value-of-" + envKey), allowedDomains);
 
     public async Task DisposeAsync()
     {

@@ -46,6 +46,20 @@ public sealed class VaultLogTests
     });
 
     [Fact]
+    public Task Each_batch_carries_the_seal_of_the_whole_state_through_appends_and_compaction() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(new VaultLogOptions { CompactAfterRecords = 3 }, hooks);
+        await CreateVaultAsync(log);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(VaultError.None, await AddAsync(log, $"SEALED_{i}"));
+            var reread = await OpenAsync();
+            Assert.Equal(BitConverter.GetBytes(hooks.Sealed), reread.Confirmed.State.IntegritySeal);
+        }
+    });
+
+    [Fact]
     public Task Two_activations_never_both_acknowledge_conflicting_writes() => OnVaultScheduler(async () =>
     {
         await CreateVaultAsync(await OpenAsync());
@@ -305,5 +319,10 @@ public sealed class VaultLogTests
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
 
         public void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure) => Failures.Add(failure);
+
+        /// <summary>How many states were sealed; each seal is its own number, so a test can tell which one storage kept.</summary>
+        public int Sealed { get; private set; }
+
+        public void Seal(VaultModel snapshot) => snapshot.State.IntegritySeal = BitConverter.GetBytes(++Sealed);
     }
 }

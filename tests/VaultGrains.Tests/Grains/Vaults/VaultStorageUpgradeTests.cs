@@ -30,7 +30,22 @@ public sealed class VaultStorageUpgradeTests(VaultClusterFixture fixture)
         await container.GetBlobClient(blobName).UploadAsync(BinaryData.FromBytes(await File.ReadAllBytesAsync(Path.Combine(source, "vault.bin"))),
             new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = facts["contentType"] } });
         var serviceId = "svc-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+
+        // A vault written before seals carries none: refused unless the operator runs the upgrade.
         var cluster = await VaultTestCluster.StartAsync(storage, keyFile, serviceId);
+        try
+        {
+            var vault = cluster.GrainFactory.GetGrain<IVaultGrain>(vaultId);
+            Assert.Equal(VaultError.IntegrityFailure, (await vault.CreateSecret(organizationId, VaultClusterFixture.Secret("TOO_EARLY"))).Error);
+            Assert.True((await container.GetBlobClient(blobName).ExistsAsync()).Value, "a refused vault must not be moved");
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync();
+            await cluster.DisposeAsync();
+        }
+
+        cluster = await VaultTestCluster.StartAsync(storage, keyFile, serviceId, settings: new Dictionary<string, string?> { ["Integrity:AcceptUnsealedRecords"] = "true" });
         try
         {
             var vault = cluster.GrainFactory.GetGrain<IVaultGrain>(vaultId);
