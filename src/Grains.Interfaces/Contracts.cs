@@ -63,6 +63,10 @@ public sealed record SecretDetails(
     [property: Id(3)] DateTime CreatedAt,
     [property: Id(4)] DateTime UpdatedAt);
 
+/// <summary>A vault's secrets as the public API lists them: a UTF-8 JSON array, never modified once made.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.SecretListJson")]
+public sealed record SecretListJson([property: Id(0)] byte[] Utf8);
+
 /// <summary>A request to create a vault. Names are validated by the caller.</summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.NewVault")]
 public sealed record NewVault(

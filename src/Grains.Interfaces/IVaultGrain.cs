@@ -39,6 +39,13 @@ public interface IVaultGrain : IGrainWithStringKey
     [Alias("ListSecrets")]
     Task<VaultReply<IReadOnlyList<SecretDetails>>> ListSecrets(string organizationId);
 
+    /// <summary>
+    /// The same listing as the public API's JSON array, encoded once per committed version of the
+    /// vault and handed out as bytes: the listing is read far more often than the vault changes.
+    /// </summary>
+    [Alias("ListSecretsJson")]
+    Task<VaultReply<SecretListJson>> ListSecretsJson(string organizationId);
+
     /// <summary>Reads one secret's metadata.</summary>
     [Alias("GetSecret")]
     Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId);

@@ -12,6 +12,9 @@ internal static class ApiResults
 
     public static IResult Ok<T>(T body, int status = StatusCodes.Status200OK) => Results.Json(body, ApiJson.Options, statusCode: status);
 
+    /// <summary>200 with a JSON body that is already encoded (the same content type as <see cref="Ok{T}"/>).</summary>
+    public static IResult Utf8Json(byte[] body) => Results.Bytes(body, "application/json; charset=utf-8");
+
     public static IResult ServiceUnavailable(string message = Unavailable) => new RetryableErrorResult(message);
 
     /// <summary>

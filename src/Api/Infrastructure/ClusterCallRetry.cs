@@ -71,7 +71,7 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
     private static readonly Dictionary<Type, HashSet<string>> Repeatable = new()
     {
         [typeof(IVaultGrain)] = [nameof(IVaultGrain.Create), nameof(IVaultGrain.Get), nameof(IVaultGrain.Update), nameof(IVaultGrain.CreateSecret),
-            nameof(IVaultGrain.ListSecrets), nameof(IVaultGrain.GetSecret), nameof(IVaultGrain.UpdateSecret), nameof(IVaultGrain.Rewrap)],
+            nameof(IVaultGrain.ListSecrets), nameof(IVaultGrain.ListSecretsJson), nameof(IVaultGrain.GetSecret), nameof(IVaultGrain.UpdateSecret), nameof(IVaultGrain.Rewrap)],
         [typeof(IOrganizationGrain)] = [nameof(IOrganizationGrain.Get), nameof(IOrganizationGrain.CreateVault), nameof(IOrganizationGrain.ListVaults),
             nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys), nameof(IOrganizationGrain.CreateRuntime), nameof(IOrganizationGrain.ListRuntimes),
             nameof(IOrganizationGrain.IsDisabled), nameof(IOrganizationGrain.GetCredentialRecords), nameof(IOrganizationGrain.Update)],

@@ -285,6 +285,16 @@ internal sealed class VaultGrain(
         return Task.FromResult(VaultReply<IReadOnlyList<SecretDetails>>.Ok(Committed.ListDetails()));
     }
 
+    public Task<VaultReply<SecretListJson>> ListSecretsJson(string organizationId)
+    {
+        if (Stale || integrityBroken || !Committed.IsOwnedBy(organizationId))
+        {
+            return Task.FromResult(VaultReply<SecretListJson>.Fail(Stale ? VaultError.Unavailable : integrityBroken ? VaultError.IntegrityFailure : VaultError.VaultNotFound));
+        }
+
+        return Task.FromResult(VaultReply<SecretListJson>.Ok(Committed.ListJson()));
+    }
+
     public Task<VaultReply<SecretDetails>> GetSecret(string organizationId, string secretId)
     {
         if (Stale || integrityBroken || !Committed.IsOwnedBy(organizationId))

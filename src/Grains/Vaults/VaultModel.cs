@@ -51,6 +51,7 @@ internal sealed class VaultModel
     // The secrets' metadata as listed, built once per model version: the committed model is
     // listed far more often than it changes.
     private SecretDetails[]? listed;
+    private SecretListJson? listedJson;
     // Ids of secrets added, replaced or removed since this model was made: the next log record.
     private HashSet<string> touched = new(StringComparer.Ordinal);
 
@@ -90,10 +91,14 @@ internal sealed class VaultModel
 
     public IReadOnlyList<SecretDetails> ListDetails() => listed ??= State.Secrets.Select(s => s.ToDetails()).ToArray();
 
+    /// <summary>The listing as the API sends it, encoded once per model version.</summary>
+    public SecretListJson ListJson() => listedJson ??= new SecretListJson(SecretListEncoder.Encode(ListDetails()));
+
     /// <summary>Adds a secret in id order: ids are ULIDs minted by the API, so that is creation order even when creates race.</summary>
     public void Add(StoredSecret secret)
     {
         listed = null;
+        listedJson = null;
         touched.Add(secret.Id);
         var index = State.Secrets.Count;
         while (index > 0 && string.CompareOrdinal(State.Secrets[index - 1].Id, secret.Id) > 0)
@@ -110,6 +115,7 @@ internal sealed class VaultModel
     public void Replace(StoredSecret secret)
     {
         listed = null;
+        listedJson = null;
         touched.Add(secret.Id);
         var old = byId[secret.Id];
         State.Secrets[State.Secrets.IndexOf(old)] = secret;
@@ -120,6 +126,7 @@ internal sealed class VaultModel
     public void Remove(string secretId)
     {
         listed = null;
+        listedJson = null;
         touched.Add(secretId);
         var old = byId[secretId];
         State.Secrets.Remove(old);
@@ -132,6 +139,7 @@ internal sealed class VaultModel
     public void Erase()
     {
         listed = null;
+        listedJson = null;
         touched.UnionWith(byId.Keys);
         State.OrganizationId = null;
         State.VaultKey = null;
