@@ -9,17 +9,17 @@ namespace VaultGrains.Silo.Telemetry;
 /// load, a commit (an append, or the head of a new vault) is one group-commit write whose
 /// completion closes the batch count (<see cref="VaultBatches"/>); sizes are the records written.
 /// </summary>
-internal sealed class MeasuredVaultLogStore(IVaultLogStore inner, IGrainContextAccessor batches) : IVaultLogStore
+internal sealed class MeasuredVaultLogStore(IVaultLogStore inner, IGrainContextAccessor batches) : DelegatingVaultLogStore(inner)
 {
     private const string Provider = StorageNames.Vaults;
 
-    public async Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken)
+    public override async Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var outcome = "error";
         try
         {
-            var head = await inner.ReadHeadAsync(vaultId, cancellationToken);
+            var head = await Inner.ReadHeadAsync(vaultId, cancellationToken);
             outcome = "success";
             return head;
         }
@@ -29,38 +29,24 @@ internal sealed class MeasuredVaultLogStore(IVaultLogStore inner, IGrainContextA
         }
     }
 
-    public Task<byte[]> ReadLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.ReadLogAsync(vaultId, log, cancellationToken);
-
-    public Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken)
+    public override Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken)
     {
         SiloMetrics.WriteSize.Record(checkpoint.Length, new KeyValuePair<string, object?>("provider", Provider));
-        return inner.WriteCheckpointAsync(vaultId, log, checkpoint, cancellationToken);
+        return Inner.WriteCheckpointAsync(vaultId, log, checkpoint, cancellationToken);
     }
 
-    public Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
+    public override Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
     {
         SiloMetrics.WriteSize.Record(record.Length, new KeyValuePair<string, object?>("provider", Provider));
-        return Commit(() => inner.AppendAsync(vaultId, log, position, record, cancellationToken));
+        return Commit(() => Inner.AppendAsync(vaultId, log, position, record, cancellationToken));
     }
 
-    public async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)
+    public override async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)
     {
         var etag = "";
-        await Commit(async () => etag = await inner.CreateHeadAsync(vaultId, log, cancellationToken));
+        await Commit(async () => etag = await Inner.CreateHeadAsync(vaultId, log, cancellationToken));
         return etag;
     }
-
-    public Task<string> ReplaceHeadAsync(string vaultId, string log, string etag, CancellationToken cancellationToken) => inner.ReplaceHeadAsync(vaultId, log, etag, cancellationToken);
-
-    public Task DeleteHeadAsync(string vaultId, CancellationToken cancellationToken) => inner.DeleteHeadAsync(vaultId, cancellationToken);
-
-    public Task DeleteLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.DeleteLogAsync(vaultId, log, cancellationToken);
-
-    public Task<IReadOnlyList<string>> ListLogsAsync(string vaultId, CancellationToken cancellationToken) => inner.ListLogsAsync(vaultId, cancellationToken);
-
-    public Task<LegacyVaultBlob?> ReadLegacyAsync(string vaultId, CancellationToken cancellationToken) => inner.ReadLegacyAsync(vaultId, cancellationToken);
-
-    public Task DeleteLegacyAsync(string vaultId, string etag, CancellationToken cancellationToken) => inner.DeleteLegacyAsync(vaultId, etag, cancellationToken);
 
     private async Task Commit(Func<Task> write)
     {

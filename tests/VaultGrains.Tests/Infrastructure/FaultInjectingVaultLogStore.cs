@@ -9,7 +9,7 @@ namespace VaultGrains.Tests.Infrastructure;
 /// head) of chosen vaults fail or wait, as a storage outage or a slow disk would, and counts them
 /// per vault. Everything else goes through to the real store.
 /// </summary>
-public sealed class FaultInjectingVaultLogStore(IVaultLogStore inner) : IVaultLogStore
+public sealed class FaultInjectingVaultLogStore(IVaultLogStore inner) : DelegatingVaultLogStore(inner)
 {
     private static readonly ConcurrentDictionary<string, (int Count, bool AfterLanding, bool AsConflict)> FailingWrites = new();
     private static readonly ConcurrentDictionary<string, Hold> HeldWrites = new();
@@ -56,34 +56,15 @@ public sealed class FaultInjectingVaultLogStore(IVaultLogStore inner) : IVaultLo
     /// <summary>How many commits of this vault reached this store (held, failed or not).</summary>
     public static int WriteCount(string vaultId) => Writes.GetValueOrDefault(vaultId);
 
-    public Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken) => inner.ReadHeadAsync(vaultId, cancellationToken);
+    public override Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken) =>
+        Commit(vaultId, () => Inner.AppendAsync(vaultId, log, position, record, cancellationToken));
 
-    public Task<byte[]> ReadLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.ReadLogAsync(vaultId, log, cancellationToken);
-
-    public Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken) =>
-        inner.WriteCheckpointAsync(vaultId, log, checkpoint, cancellationToken);
-
-    public Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken) =>
-        Commit(vaultId, () => inner.AppendAsync(vaultId, log, position, record, cancellationToken));
-
-    public async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)
+    public override async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)
     {
         var etag = "";
-        await Commit(vaultId, async () => etag = await inner.CreateHeadAsync(vaultId, log, cancellationToken));
+        await Commit(vaultId, async () => etag = await Inner.CreateHeadAsync(vaultId, log, cancellationToken));
         return etag;
     }
-
-    public Task<string> ReplaceHeadAsync(string vaultId, string log, string etag, CancellationToken cancellationToken) => inner.ReplaceHeadAsync(vaultId, log, etag, cancellationToken);
-
-    public Task DeleteHeadAsync(string vaultId, CancellationToken cancellationToken) => inner.DeleteHeadAsync(vaultId, cancellationToken);
-
-    public Task DeleteLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.DeleteLogAsync(vaultId, log, cancellationToken);
-
-    public Task<IReadOnlyList<string>> ListLogsAsync(string vaultId, CancellationToken cancellationToken) => inner.ListLogsAsync(vaultId, cancellationToken);
-
-    public Task<LegacyVaultBlob?> ReadLegacyAsync(string vaultId, CancellationToken cancellationToken) => inner.ReadLegacyAsync(vaultId, cancellationToken);
-
-    public Task DeleteLegacyAsync(string vaultId, string etag, CancellationToken cancellationToken) => inner.DeleteLegacyAsync(vaultId, etag, cancellationToken);
 
     private static async Task Commit(string vaultId, Func<Task> write)
     {

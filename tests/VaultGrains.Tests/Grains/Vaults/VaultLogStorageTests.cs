@@ -103,38 +103,18 @@ public sealed class VaultLogStorageTests
     }
 
     /// <summary>Sends an append twice, as the SDK's retry policy does when the first answer is lost.</summary>
-    private sealed class RetryingStore(IVaultLogStore inner) : IVaultLogStore
+    private sealed class RetryingStore(IVaultLogStore inner) : DelegatingVaultLogStore(inner)
     {
         public bool RetryNextAppend { get; set; }
 
-        public async Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
+        public override async Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
         {
-            await inner.AppendAsync(vaultId, log, position, record, cancellationToken);
+            await Inner.AppendAsync(vaultId, log, position, record, cancellationToken);
             if (RetryNextAppend)
             {
                 RetryNextAppend = false;
-                await inner.AppendAsync(vaultId, log, position, record, cancellationToken);
+                await Inner.AppendAsync(vaultId, log, position, record, cancellationToken);
             }
         }
-
-        public Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken) => inner.ReadHeadAsync(vaultId, cancellationToken);
-
-        public Task<byte[]> ReadLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.ReadLogAsync(vaultId, log, cancellationToken);
-
-        public Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken) => inner.WriteCheckpointAsync(vaultId, log, checkpoint, cancellationToken);
-
-        public Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.CreateHeadAsync(vaultId, log, cancellationToken);
-
-        public Task<string> ReplaceHeadAsync(string vaultId, string log, string etag, CancellationToken cancellationToken) => inner.ReplaceHeadAsync(vaultId, log, etag, cancellationToken);
-
-        public Task DeleteHeadAsync(string vaultId, CancellationToken cancellationToken) => inner.DeleteHeadAsync(vaultId, cancellationToken);
-
-        public Task DeleteLogAsync(string vaultId, string log, CancellationToken cancellationToken) => inner.DeleteLogAsync(vaultId, log, cancellationToken);
-
-        public Task<IReadOnlyList<string>> ListLogsAsync(string vaultId, CancellationToken cancellationToken) => inner.ListLogsAsync(vaultId, cancellationToken);
-
-        public Task<LegacyVaultBlob?> ReadLegacyAsync(string vaultId, CancellationToken cancellationToken) => inner.ReadLegacyAsync(vaultId, cancellationToken);
-
-        public Task DeleteLegacyAsync(string vaultId, string etag, CancellationToken cancellationToken) => inner.DeleteLegacyAsync(vaultId, etag, cancellationToken);
     }
 }
