@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using Azure.Core.Cryptography;
 
 namespace VaultGrains.Grains.Crypto;
@@ -31,9 +32,10 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
 
         if (!File.Exists(path))
         {
-            // Written whole under a temporary name, then linked into place: silos starting together
-            // on a fresh data directory never read a half-written key, and exactly one key wins.
-            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+            // Created exclusively (O_EXCL): of silos starting together on a fresh data directory,
+            // exactly one writes the key and the others read it. (A temporary file moved into place
+            // was not enough: where the file system cannot link, .NET's no-overwrite move checks
+            // and then renames, and two silos could each keep a different key.)
             try
             {
                 var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
@@ -42,31 +44,34 @@ public sealed class LocalKeyEncryptionKey : IKeyEncryptionKey, IKeyEncryptionKey
                     options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
                 }
 
-                using (var stream = new FileStream(temporary, options))
-                using (var writer = new StreamWriter(stream))
-                {
-                    writer.Write(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
-                }
-
-                File.Move(temporary, path, overwrite: false);
+                using var stream = new FileStream(path, options);
+                stream.Write(Encoding.ASCII.GetBytes(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))));
             }
             catch (IOException) when (File.Exists(path))
             {
                 // Another process created it first; use theirs.
             }
-            finally
-            {
-                File.Delete(temporary);
-            }
         }
 
-        var bytes = Convert.FromBase64String(File.ReadAllText(path).Trim());
-        if (bytes.Length != 32)
-        {
-            throw new InvalidOperationException($"The key file {path} does not hold a 256-bit key.");
-        }
-
+        var bytes = ReadWhole(path);
         return new LocalKeyEncryptionKey(bytes);
+    }
+
+    // The creator's single write may not be visible yet to a process that lost the race: wait for it.
+    private static byte[] ReadWhole(string path)
+    {
+        var deadline = Environment.TickCount64 + 5_000;
+        while (true)
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (text.Length == 44 || Environment.TickCount64 > deadline)
+            {
+                var bytes = text.Length == 44 ? Convert.FromBase64String(text) : [];
+                return bytes.Length == 32 ? bytes : throw new InvalidOperationException($"The key file {path} does not hold a 256-bit key.");
+            }
+
+            Thread.Sleep(10);
+        }
     }
 
     public byte[] WrapKey(string algorithm, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
