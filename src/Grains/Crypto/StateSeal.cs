@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -10,16 +11,25 @@ namespace VaultGrains.Grains.Crypto;
 /// sealed record, but cannot change one field of it, move a field between neighbours, or forge a
 /// new one: every field is framed (type tag and length), so "ab"+"c" and "a"+"bc" seal differently.
 /// </summary>
+/// <remarks>
+/// The frames are gathered in memory and the HMAC runs once over all of them. A vault's seal has a
+/// few frames per secret, and each incremental update is a call into OpenSSL with its own fixed
+/// cost: per write batch into a vault of 1,000 secrets that was thousands of calls, a measurable
+/// share of the hot path's CPU. The result is the same HMAC over the same bytes.
+/// </remarks>
 internal sealed class StateSeal : IDisposable
 {
     public const int Size = 32;
-    private readonly IncrementalHash hmac;
+    private readonly byte[] key;
+    private byte[] frames;
+    private int length;
 
-    /// <param name="key">The seal key; copied by the HMAC, so the caller may zero its own copy.</param>
+    /// <param name="key">The seal key; copied, so the caller may zero its own copy.</param>
     /// <param name="purpose">What is sealed ("secret/v1", "vault/v1", …): a seal for one purpose never verifies for another.</param>
     public StateSeal(ReadOnlySpan<byte> key, string purpose)
     {
-        hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        this.key = key.ToArray();
+        frames = ArrayPool<byte>.Shared.Rent(512);
         Add(purpose);
     }
 
@@ -61,25 +71,41 @@ internal sealed class StateSeal : IDisposable
         return this;
     }
 
-    public byte[] Finish() => hmac.GetHashAndReset();
+    public byte[] Finish() => HMACSHA256.HashData(key, frames.AsSpan(0, length));
 
     /// <summary>Compares in constant time; a missing or short seal never verifies.</summary>
     public bool Verify(ReadOnlySpan<byte> expected)
     {
         Span<byte> actual = stackalloc byte[Size];
-        hmac.GetHashAndReset(actual);
+        HMACSHA256.HashData(key, frames.AsSpan(0, length), actual);
         return expected.Length == Size && CryptographicOperations.FixedTimeEquals(actual, expected);
     }
 
-    public void Dispose() => hmac.Dispose();
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(key);
+        CryptographicOperations.ZeroMemory(frames.AsSpan(0, length));
+        ArrayPool<byte>.Shared.Return(frames);
+        frames = [];
+        length = 0;
+    }
 
     private StateSeal Frame(char type, ReadOnlySpan<byte> bytes)
     {
-        Span<byte> header = stackalloc byte[5];
-        header[0] = (byte)type;
-        BinaryPrimitives.WriteInt32BigEndian(header[1..], bytes.Length);
-        hmac.AppendData(header);
-        hmac.AppendData(bytes);
+        var needed = length + 5 + bytes.Length;
+        if (needed > frames.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, frames.Length * 2));
+            frames.AsSpan(0, length).CopyTo(larger);
+            CryptographicOperations.ZeroMemory(frames.AsSpan(0, length));
+            ArrayPool<byte>.Shared.Return(frames);
+            frames = larger;
+        }
+
+        frames[length] = (byte)type;
+        BinaryPrimitives.WriteInt32BigEndian(frames.AsSpan(length + 1, 4), bytes.Length);
+        bytes.CopyTo(frames.AsSpan(length + 5));
+        length = needed;
         return this;
     }
 }

@@ -11,6 +11,7 @@ internal sealed class VaultKey : IDisposable
     public const int SizeInBytes = 32;
     private static readonly byte[] SealKeyInfo = "vaultgrains/state-seal/v1"u8.ToArray();
     private readonly Aes aes;
+    private readonly AesKeyWrap keyWrap;
     // A separate key for seals (HKDF), so no HMAC ever runs under the key that wraps data keys.
     private readonly byte[] sealKey;
 
@@ -18,6 +19,7 @@ internal sealed class VaultKey : IDisposable
     {
         aes = Aes.Create();
         aes.Key = key;
+        keyWrap = new AesKeyWrap(key);
         sealKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, key, StateSeal.Size, salt: [], info: SealKeyInfo);
         CryptographicOperations.ZeroMemory(key);
     }
@@ -43,9 +45,10 @@ internal sealed class VaultKey : IDisposable
     /// <summary>A copy of the key, to wrap it again under a new key-encryption key. The caller zeroes it.</summary>
     public byte[] Export() => aes.Key;
 
-    public byte[] WrapDataKey(ReadOnlySpan<byte> dataKey) => aes.EncryptKeyWrapPadded(dataKey);
+    public byte[] WrapDataKey(ReadOnlySpan<byte> dataKey) => keyWrap.Wrap(dataKey);
 
-    public byte[] UnwrapDataKey(byte[] wrapped) => aes.DecryptKeyWrapPadded(wrapped);
+    /// <exception cref="CryptographicException">The data key was not wrapped under this key, or was altered.</exception>
+    public byte[] UnwrapDataKey(byte[] wrapped) => keyWrap.Unwrap(wrapped);
 
     /// <summary>A seal under this vault's seal key, for state that storage must not be able to change unnoticed.</summary>
     public StateSeal Seal(string purpose) => new(sealKey, purpose);
@@ -53,6 +56,7 @@ internal sealed class VaultKey : IDisposable
     public void Dispose()
     {
         CryptographicOperations.ZeroMemory(sealKey);
+        keyWrap.Dispose();
         aes.Dispose();
     }
 }

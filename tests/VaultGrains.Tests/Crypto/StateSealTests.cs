@@ -65,4 +65,38 @@ public sealed class StateSealTests : IDisposable
         using var truncated = key.Seal("secret/v1");
         Assert.False(truncated.Add("K").Verify(seal.AsSpan(0, 16)));
     }
+
+    [Fact]
+    public void The_seal_is_the_HMAC_of_the_framed_fields_as_stored_seals_were_made()
+    {
+        // Seals already in storage must keep verifying: the tag, big-endian length and bytes of each
+        // field, purpose first, under HMAC-SHA256. Enough fields to outgrow any first buffer.
+        var sealKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var fields = Enumerable.Range(0, 400).Select(i => $"sec_{i:D26}" + new string('d', i % 70)).ToArray();
+        var expected = new List<byte>();
+        void Frame(char type, byte[] bytes)
+        {
+            expected.Add((byte)type);
+            var length = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
+            expected.AddRange(length);
+            expected.AddRange(bytes);
+        }
+
+        Frame('s', System.Text.Encoding.UTF8.GetBytes("vault/v1"));
+        using var seal = new StateSeal(sealKey, "vault/v1");
+        foreach (var field in fields)
+        {
+            seal.Add(field);
+            Frame('s', System.Text.Encoding.UTF8.GetBytes(field));
+        }
+
+        seal.Add((string?)null).Add(1_000L).Add([1, 2, 3]);
+        Frame('n', []);
+        Frame('i', [0, 0, 0, 0, 0, 0, 3, 0xE8]);
+        Frame('b', [1, 2, 3]);
+
+        var mac = System.Security.Cryptography.HMACSHA256.HashData(sealKey, expected.ToArray());
+        Assert.Equal(mac, seal.Finish());
+    }
 }
