@@ -187,61 +187,68 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     }
 
     // One write per batch: everything applied to Tentative while the previous write was in flight.
+    // Two stages: a batch's events go to the audit trail, then its record to the log. While one
+    // batch's record is being appended, the batch behind it is taken and its events are sent, so
+    // the trail's round trip overlaps the log's instead of adding to it. Each batch still waits for
+    // its own events before its own write, so no change is ever stored without its event.
     private async Task WriteLoopAsync()
     {
+        PendingBatch? ahead = null;
         try
         {
-            while (nextWrite is { } batch)
+            while ((ahead ?? Take()) is { } batch)
             {
-                nextWrite = null;
-                writeInFlight = batch.Task;
-                var events = pendingAudit;
-                pendingAudit = [];
-                var touched = Tentative.TakeTouched();
-                var snapshot = Tentative.Clone();
+                ahead = null;
                 var failure = VaultError.Unavailable;
                 try
                 {
-                    if (events.Count > 0)
+                    // Until the trail's append is answered, a failure is the trail's.
+                    failure = VaultError.AuditUnavailable;
+                    if (!await batch.EventsDurable)
                     {
-                        // Events first: no change may be made without its record. Until the append
-                        // is answered, a failure is the trail's.
-                        failure = VaultError.AuditUnavailable;
-                        if (!await hooks.BeforeWriteAsync(events, snapshot))
-                        {
-                            throw new AuditUnavailableException();
-                        }
-
-                        failure = VaultError.Unavailable;
+                        throw new AuditUnavailableException();
                     }
 
-                    if (snapshot.Exists)
+                    failure = VaultError.Unavailable;
+                    if (batch.Snapshot.Exists)
                     {
-                        hooks.Seal(snapshot);
+                        hooks.Seal(batch.Snapshot);
                     }
 
-                    await WriteAsync(Confirmed, snapshot, touched);
+                    var write = WriteAsync(Confirmed, batch.Snapshot, batch.Touched);
+                    if (!write.IsCompleted)
+                    {
+                        ahead = Take();
+                    }
+
+                    await write;
                 }
                 catch (Exception e)
                 {
                     // The write may or may not have landed (a conflict means another activation
-                    // wrote first, or an earlier try of this one did). Fail this batch and the one
-                    // queued behind it (validated against this one), drop every pending change and
-                    // refuse everything: the next activation reads the truth.
+                    // wrote first, or an earlier try of this one did). Fail this batch, the one
+                    // taken behind it and the one queued (each validated against this one), drop
+                    // every pending change and refuse everything: the next activation reads the truth.
                     IsStale = true;
                     Tentative = Confirmed.Clone();
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", vaultId, e.GetType().Name);
-                    batch.TrySetResult(failure);
+                    batch.Done.TrySetResult(failure);
+                    hooks.WriteFailed(batch.Events, failure);
+                    if (ahead is { } behind)
+                    {
+                        _ = AbandonAsync(behind, failure);
+                        ahead = null;
+                    }
+
                     nextWrite?.TrySetResult(failure);
                     nextWrite = null;
                     pendingAudit = [];
-                    hooks.WriteFailed(events, failure);
                     return;
                 }
 
-                Confirmed = snapshot;
-                await hooks.AfterWriteAsync(snapshot);
-                batch.TrySetResult(VaultError.None);
+                Confirmed = batch.Snapshot;
+                await hooks.AfterWriteAsync(batch.Snapshot);
+                batch.Done.TrySetResult(VaultError.None);
             }
         }
         finally
@@ -249,6 +256,49 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             writing = false;
         }
     }
+
+    /// <summary>Takes everything applied since the last batch as the next batch, and sends its events to the trail.</summary>
+    private PendingBatch? Take()
+    {
+        if (nextWrite is not { } done)
+        {
+            return null;
+        }
+
+        nextWrite = null;
+        writeInFlight = done.Task;
+        var events = pendingAudit;
+        pendingAudit = [];
+        var touched = Tentative.TakeTouched();
+        var snapshot = Tentative.Clone();
+        var durable = events.Count > 0 ? hooks.BeforeWriteAsync(events, snapshot) : Task.FromResult(true);
+        return new PendingBatch(done, events, touched, snapshot, durable);
+    }
+
+    // A batch taken behind a failed write is never written. Its events may already be in the trail,
+    // saying success: once their append is answered, they get their error events like any failed write.
+    private async Task AbandonAsync(PendingBatch batch, VaultError failure)
+    {
+        bool landed;
+        try
+        {
+            landed = await batch.EventsDurable;
+        }
+        catch (Exception)
+        {
+            landed = true;
+        }
+
+        batch.Done.TrySetResult(failure);
+        hooks.WriteFailed(batch.Events, landed ? VaultError.Unavailable : VaultError.AuditUnavailable);
+    }
+
+    private sealed record PendingBatch(
+        TaskCompletionSource<VaultError> Done,
+        List<AuditEntry> Events,
+        IReadOnlySet<string> Touched,
+        VaultModel Snapshot,
+        Task<bool> EventsDurable);
 
     private async Task WriteAsync(VaultModel before, VaultModel after, IReadOnlySet<string> touched)
     {

@@ -268,6 +268,79 @@ public sealed class VaultLogTests
         Assert.Empty(EnvKeys(await OpenAsync()));
     });
 
+    [Fact]
+    public Task The_next_batchs_events_go_to_the_trail_while_the_previous_batch_is_appended() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+
+        // FIRST's record is held in storage; SECOND's events are already on their way, not queued behind it.
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
+        Assert.False(first.IsCompleted);
+        Assert.False(second.IsCompleted);
+        Assert.Equal(["FIRST", "SECOND"], hooks.EventsSent.Select(e => e.Single().Resource.EnvKey));
+
+        store.HoldAppends = null;
+        appends.SetResult();
+        Assert.Equal(VaultError.None, await first);
+        Assert.Equal(VaultError.None, await second);
+        Assert.Equal(["FIRST", "SECOND"], EnvKeys(await OpenAsync()));
+    });
+
+    [Fact]
+    public Task A_batch_whose_events_went_out_behind_a_failed_write_fails_with_it_and_its_events_are_corrected() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
+
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
+        store.HoldAppends = null;
+        appends.SetResult();
+
+        Assert.Equal(VaultError.Unavailable, await first);
+        Assert.Equal(VaultError.Unavailable, await second);
+        Assert.True(log.IsStale);
+        // Both batches' events reached the trail saying success: both get their error events.
+        await WaitUntilAsync(() => hooks.FailedEvents.Count == 2);
+        Assert.Equal(["FIRST", "SECOND"], hooks.FailedEvents.Select(f => f.Events.Single().Resource.EnvKey).Order(StringComparer.Ordinal));
+        Assert.All(hooks.FailedEvents, f => Assert.Equal(VaultError.Unavailable, f.Failure));
+        Assert.Empty(EnvKeys(await OpenAsync()));
+    });
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private static AuditEntry Audit(string envKey) => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId, EnvKey: envKey), null);
+
     private static AuditEntry Audit() => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId), null);
 
     private async Task<VaultLog> OpenAsync(VaultLogOptions? options = null, Hooks? hooks = null)
@@ -314,11 +387,30 @@ public sealed class VaultLogTests
 
         public List<VaultError> Failures { get; } = [];
 
-        public Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) => Task.FromResult(TrailAccepts);
+        /// <summary>When set, the trail answers only once it completes.</summary>
+        public TaskCompletionSource<bool>? HoldTrail { get; set; }
+
+        /// <summary>The events of each batch, in the order they were sent to the trail.</summary>
+        public List<IReadOnlyList<AuditEntry>> EventsSent { get; } = [];
+
+        public List<(IReadOnlyList<AuditEntry> Events, VaultError Failure)> FailedEvents { get; } = [];
+
+        public Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot)
+        {
+            EventsSent.Add(events);
+            return HoldTrail is { } hold ? hold.Task : Task.FromResult(TrailAccepts);
+        }
 
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
 
-        public void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure) => Failures.Add(failure);
+        public void WriteFailed(IReadOnlyList<AuditEntry> events, VaultError failure)
+        {
+            Failures.Add(failure);
+            if (events.Count > 0)
+            {
+                FailedEvents.Add((events, failure));
+            }
+        }
 
         /// <summary>How many states were sealed; each seal is its own number, so a test can tell which one storage kept.</summary>
         public int Sealed { get; private set; }
