@@ -15,7 +15,8 @@ public sealed class FailedAuthenticationAuditOptions
 
     /// <summary>
     /// Client addresses one interval's summaries hold apart (default 1,000); failures from further
-    /// addresses are folded into one summary per credential with actor id <c>other</c>.
+    /// addresses are folded into one summary per credential with actor id <c>other</c>. At most 10,000:
+    /// an interval's summaries then stay within a few tens of megabytes under any flood.
     /// </summary>
     public int FailedAuthenticationMaxAddresses { get; set; } = 1000;
 }
@@ -30,9 +31,9 @@ internal sealed class FailedAuthenticationAuditOptionsValidator : IValidateOptio
             failures.Add("Audit:FailedAuthenticationSummaryInterval must be between 00:00:01 and 01:00:00.");
         }
 
-        if (options.FailedAuthenticationMaxAddresses is < 1 or > 100_000)
+        if (options.FailedAuthenticationMaxAddresses is < 1 or > 10_000)
         {
-            failures.Add("Audit:FailedAuthenticationMaxAddresses must be between 1 and 100000.");
+            failures.Add("Audit:FailedAuthenticationMaxAddresses must be between 1 and 10000.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -82,7 +82,7 @@ public sealed class FailedAuthenticationSummaries
     internal const int MaxAttributedPerAddress = 8;
 
     // How many addresses "other" tells apart for its count; beyond, the count stops growing.
-    private const int OtherAddressesCountedPerAddressHeld = 10;
+    internal const int MaxOtherAddressesCounted = 10_000;
 
     private static readonly int ReasonCount = Enum.GetValues<FailureReason>().Length;
 
@@ -95,7 +95,7 @@ public sealed class FailedAuthenticationSummaries
     {
         this.clock = clock;
         maxAddresses = options.Value.FailedAuthenticationMaxAddresses;
-        window = new Window(Now(), maxAddresses, maxAddresses * OtherAddressesCountedPerAddressHeld);
+        window = new Window(Now(), maxAddresses, MaxOtherAddressesCounted);
     }
 
     /// <summary>
@@ -125,7 +125,7 @@ public sealed class FailedAuthenticationSummaries
         lock (gate)
         {
             taken = window;
-            window = new Window(Now(), maxAddresses, maxAddresses * OtherAddressesCountedPerAddressHeld);
+            window = new Window(Now(), maxAddresses, MaxOtherAddressesCounted);
         }
 
         // The taken window is no longer reachable from Record: read without the lock.
