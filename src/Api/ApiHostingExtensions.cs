@@ -5,6 +5,7 @@ using VaultGrains.Api.Audit;
 using VaultGrains.Api.Endpoints;
 using VaultGrains.Domain;
 using VaultGrains.Hosting;
+using VaultGrains.Hosting.Audit;
 
 namespace VaultGrains.Api;
 
@@ -50,6 +51,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<RefusedChangeRecorder>();
         services.AddOptions<ReadAuditOptions>().Bind(builder.Configuration.GetSection(ReadAuditOptions.Section)).ValidateOnStart();
         services.AddSingleton<ReadRecorder>();
+        services.AddFailedAuthenticationAudit(builder.Configuration);
         services.AddSingleton<IdempotencyFilter>();
         services.AddSingleton<ClusterHealth>();
 

@@ -34,7 +34,7 @@ public static class ManagementEndpoints
                 return Task.CompletedTask;
             }
 
-            if (!admin.IsAdmin(context.Request, allowBasic: true))
+            if (!admin.Admits(context, allowBasic: true))
             {
                 ApiMetrics.AuthenticationFailed("dashboard");
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;

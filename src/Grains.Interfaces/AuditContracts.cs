@@ -1,6 +1,9 @@
 namespace VaultGrains;
 
-/// <summary>Who did something: <c>api_key</c> (with the key id), <c>runtime</c> (with the runtime id) or <c>admin</c>.</summary>
+/// <summary>
+/// Who did something: <c>api_key</c> (with the key id), <c>runtime</c> (with the runtime id), <c>admin</c>,
+/// or, for failed authentications, <c>address</c> (with the client address, or <c>other</c>).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.AuditActor")]
 public sealed record AuditActor(
     [property: Id(0)] string Type,
@@ -10,6 +13,9 @@ public sealed record AuditActor(
     public const string Runtime = "runtime";
     public const string Admin = "admin";
     public const string Service = "service";
+
+    /// <summary>A client address, for what is known only by where it came from (a failed authentication).</summary>
+    public const string Address = "address";
 
     /// <summary>A change the service made by itself (a lazy re-wrap, for example).</summary>
     public static readonly AuditActor ServiceItself = new(Service, null);

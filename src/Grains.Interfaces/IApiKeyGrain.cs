@@ -15,6 +15,13 @@ public interface IApiKeyGrain : IGrainWithStringKey
     [Alias("ResolveKey")]
     Task<ResolvedApiKey?> Resolve();
 
+    /// <summary>
+    /// Like <see cref="Resolve"/>, and for a revoked key also whose it was, so its failed use is
+    /// recorded in that organization's audit trail; null for an unknown key or a record that fails its check.
+    /// </summary>
+    [Alias("Standing")]
+    Task<ApiKeyStanding?> Standing();
+
     /// <summary>Revokes the key.</summary>
     [Alias("Revoke")]
     Task Revoke();
@@ -29,3 +36,9 @@ public interface IApiKeyGrain : IGrainWithStringKey
 public sealed record ResolvedApiKey(
     [property: Id(0)] string OrganizationId,
     [property: Id(1)] string KeyId);
+
+/// <summary>A key the cluster knows: whose it is, and whether it was revoked.</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.ApiKeyStanding")]
+public sealed record ApiKeyStanding(
+    [property: Id(0)] ResolvedApiKey Key,
+    [property: Id(1)] bool Revoked);

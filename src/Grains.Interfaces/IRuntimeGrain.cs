@@ -49,6 +49,13 @@ public interface IRuntimeGrain : IGrainWithStringKey
     [Alias("CheckStamp"), AlwaysInterleave]
     Task<long?> CheckStamp(string tokenHash);
 
+    /// <summary>
+    /// Whose runtime this is, so a token the proxy refused for it is recorded in that organization's
+    /// audit trail; null when there is no such runtime. Says nothing about any token.
+    /// </summary>
+    [Alias("Owner"), AlwaysInterleave]
+    Task<RuntimeOwner?> Owner();
+
     /// <summary>An attached vault's secrets changed: moves the stamp and tells subscribed proxies. Called by the vault before it acknowledges the change.</summary>
     [Alias("SecretsChanged"), AlwaysInterleave]
     Task SecretsChanged(string vaultId);
@@ -68,6 +75,12 @@ public interface IRuntimeGrain : IGrainWithStringKey
     [Alias("Subscribe"), AlwaysInterleave]
     Task Subscribe(IRuntimeObserver observer);
 }
+
+/// <summary>A runtime's organization, and whether it is switched off (then every token of the runtime is refused).</summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.RuntimeOwner")]
+public sealed record RuntimeOwner(
+    [property: Id(0)] string OrganizationId,
+    [property: Id(1)] bool OrganizationDisabled);
 
 /// <summary>A secret proxy that holds a runtime's values in memory and drops them when told they changed.</summary>
 [Alias("VaultGrains.IRuntimeObserver")]

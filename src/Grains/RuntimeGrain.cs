@@ -273,6 +273,9 @@ internal sealed class RuntimeGrain(
         return VaultReply<RuntimeRelease>.Ok(new RuntimeRelease(RuntimeId, State.OrganizationId!, secrets, releasedAt));
     }
 
+    public Task<RuntimeOwner?> Owner() =>
+        Task.FromResult(Exists ? new RuntimeOwner(State.OrganizationId!, organizationDisabled) : null);
+
     public Task<long?> CheckStamp(string tokenHash) => Task.FromResult(HoldsToken(tokenHash) && !organizationDisabled ? stamp : (long?)null);
 
     public Task SecretsChanged(string vaultId)

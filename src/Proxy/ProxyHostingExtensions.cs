@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using VaultGrains.Hosting.Audit;
 using VaultGrains.Hosting.Telemetry;
 using VaultGrains.Proxy.Destinations;
 using VaultGrains.Proxy.Forwarding;
@@ -29,6 +30,8 @@ public static class ProxyHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IHostAddressResolver, DnsHostAddressResolver>();
         services.TryAddSingleton<IReleaseEventSink, LoggingReleaseEventSink>();
+        // Counted here; written to the audit trail only when the cluster is there (AddVaultProxyCluster).
+        services.AddFailedAuthenticationSummaries(builder.Configuration);
         services.AddSingleton(provider => provider.GetRequiredService<IOptions<ProxyOptions>>().Value.ToDestinationOptions());
         services.AddSingleton<DestinationPolicy>();
         services.AddSingleton(provider =>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using VaultGrains.Domain;
 
 namespace VaultGrains.Api.Audit;
 
@@ -36,13 +37,20 @@ internal sealed class ReadRecorder(IGrainFactory grains, IOptions<ReadAuditOptio
         ["ListApiKeys"] = "api_key.list",
         ["ListOrganizationAuditEvents"] = "audit.list",
         ["VerifyOrganizationAuditEvents"] = "audit.verify",
+        ["ListSystemAuditEvents"] = "audit.list",
+        ["VerifySystemAuditEvents"] = "audit.verify",
     };
 
     public ValueTask<object?> FilterPublicAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
         options.Value.Reads ? FilterAsync(context, next, AuditRoute.CallerOrganization) : next(context);
 
     public ValueTask<object?> FilterAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        options.Value.Reads ? FilterAsync(context, next, AuditRoute.RouteOrganization) : next(context);
+        options.Value.Reads ? FilterAsync(context, next, AdminTrail) : next(context);
+
+    // The organization in the route; reads of the system trail are recorded in the system trail.
+    private static string? AdminTrail(HttpContext http) =>
+        AuditRoute.RouteOrganization(http)
+        ?? (AuditRoute.EndpointName(http) is "ListSystemAuditEvents" or "VerifySystemAuditEvents" ? SystemAuditTrail.Key : null);
 
     private async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next, Func<HttpContext, string?> organizationOf)
     {

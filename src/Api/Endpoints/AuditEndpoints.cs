@@ -5,7 +5,10 @@ using VaultGrains.Domain;
 
 namespace VaultGrains.Api.Endpoints;
 
-/// <summary>The audit trail: the caller's own (<c>/api/public/v1/audit-events</c>) and any organization's for the operator, with verification.</summary>
+/// <summary>
+/// The audit trail: the caller's own (<c>/api/public/v1/audit-events</c>), and for the operator any
+/// organization's and the system trail (what belongs to no organization), with verification.
+/// </summary>
 internal static class AuditEndpoints
 {
     private const int DefaultLimit = 100;
@@ -35,6 +38,18 @@ internal static class AuditEndpoints
             .ProducesErrors(400, 401, 404, 503)
             .WithDescription("Reads every retained event from storage and checks each one's hash and link to the one before. "
                 + "`first_broken` names the first event that fails (edited, removed before, or reordered), or is null.");
+        admin.MapGet("/audit-events", ListSystem).WithName("ListSystemAuditEvents")
+            .WithSummary("The system audit trail")
+            .Produces<AuditEventsResponse>()
+            .ProducesErrors(400, 401, 404, 503)
+            .WithDescription("Events that belong to no organization, with `organization_id` null: `auth.failed` summaries of failed "
+                + "authentications that cannot be attributed to one (missing, malformed or unknown credentials, the admin token). "
+                + "Parameters and page as `GET /api/public/v1/audit-events`. No public API key can read it.");
+        admin.MapGet("/audit-events/verify", VerifySystem).WithName("VerifySystemAuditEvents")
+            .WithSummary("Check the system trail's hash chain")
+            .Produces<AuditVerificationResponse>()
+            .ProducesErrors(401, 404, 503)
+            .WithDescription("As `GET /api/admin/v1/organizations/{org_id}/audit-events/verify`, for the system trail.");
         return admin;
     }
 
@@ -51,6 +66,8 @@ internal static class AuditEndpoints
         return await ListAsync(http, grains, organizationId);
     }
 
+    private static Task<IResult> ListSystem(HttpContext http, IGrainFactory grains) => ListAsync(http, grains, SystemAuditTrail.Key);
+
     private static async Task<IResult> Verify([FromRoute(Name = "org_id")] string organizationId, IGrainFactory grains)
     {
         if (await OrganizationErrorAsync(organizationId, grains) is { } error)
@@ -58,7 +75,14 @@ internal static class AuditEndpoints
             return error;
         }
 
-        var verification = await grains.GetGrain<IAuditTrailGrain>(organizationId).Verify();
+        return await VerifyAsync(grains, organizationId);
+    }
+
+    private static Task<IResult> VerifySystem(IGrainFactory grains) => VerifyAsync(grains, SystemAuditTrail.Key);
+
+    private static async Task<IResult> VerifyAsync(IGrainFactory grains, string trail)
+    {
+        var verification = await grains.GetGrain<IAuditTrailGrain>(trail).Verify();
         return verification.Error == VaultError.None
             ? ApiResults.Ok(new AuditVerificationResponse(verification.Verified, verification.FirstBroken))
             : ApiResults.From(verification.Error);
@@ -75,14 +99,15 @@ internal static class AuditEndpoints
         return organization.Succeeded ? null : ApiResults.From(organization.Error);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext http, IGrainFactory grains, string organizationId)
+    /// <param name="trail">An organization id, or the system trail's key.</param>
+    private static async Task<IResult> ListAsync(HttpContext http, IGrainFactory grains, string trail)
     {
         if (ReadQuery(http.Request.Query) is not { } query)
         {
             return QueryError(http.Request.Query);
         }
 
-        var page = await grains.GetGrain<IAuditTrailGrain>(organizationId).Query(query);
+        var page = await grains.GetGrain<IAuditTrailGrain>(trail).Query(query);
         if (!page.Succeeded)
         {
             return ApiResults.From(page.Error);

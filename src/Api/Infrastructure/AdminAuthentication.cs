@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
+using VaultGrains.Hosting.Audit;
 
 namespace VaultGrains.Api;
 
@@ -21,8 +22,11 @@ internal sealed class AdminOptionsValidator : IValidateOptions<AdminOptions>
             : ValidateOptionsResult.Success;
 }
 
-/// <summary>Admits only the admin token; public API keys are not admin tokens.</summary>
-internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
+/// <summary>
+/// Admits only the admin token; public API keys are not admin tokens. Every refusal is counted for
+/// the audit trail's <c>auth.failed</c> summaries (system trail, credential <c>admin</c>).
+/// </summary>
+internal sealed class AdminAuthentication(IOptions<AdminOptions> options, FailedAuthenticationSummaries summaries)
 {
     private readonly byte[]? tokenHash = options.Value.Token is { Length: > 0 } token ? SHA256.HashData(Encoding.UTF8.GetBytes(token)) : null;
 
@@ -33,11 +37,29 @@ internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
     /// The request carries the admin token: as <c>Authorization: Bearer</c>, or (for a browser, which
     /// cannot send a bearer header from the address bar) as the password of <c>Authorization: Basic</c>.
     /// </summary>
-    public bool IsAdmin(HttpRequest request, bool allowBasic = false)
+    /// <remarks>A refusal is counted against the client's address for the failed-authentication summary.</remarks>
+    public bool Admits(HttpContext http, bool allowBasic = false)
     {
-        var presented = ApiKeyAuthentication.BearerToken(request) ?? (allowBasic ? BasicPassword(request) : null);
-        return tokenHash is not null && presented is not null
-            && CryptographicOperations.FixedTimeEquals(tokenHash, SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
+        if (Refusal(http.Request, allowBasic) is not { } reason)
+        {
+            return true;
+        }
+
+        summaries.Record(FailedAuthentications.AddressOf(http), FailedCredential.Admin, reason);
+        return false;
+    }
+
+    // Why the request is not the admin's; null when it is.
+    private FailureReason? Refusal(HttpRequest request, bool allowBasic)
+    {
+        if ((ApiKeyAuthentication.BearerToken(request) ?? (allowBasic ? BasicPassword(request) : null)) is not { } presented)
+        {
+            return FailureReason.Missing;
+        }
+
+        return tokenHash is not null && CryptographicOperations.FixedTimeEquals(tokenHash, SHA256.HashData(Encoding.UTF8.GetBytes(presented)))
+            ? null
+            : FailureReason.WrongToken;
     }
 
     private static string? BasicPassword(HttpRequest request)
@@ -67,7 +89,7 @@ internal sealed class AdminAuthentication(IOptions<AdminOptions> options)
             return ApiResults.Error(StatusCodes.Status404NotFound, "not found");
         }
 
-        if (!IsAdmin(context.HttpContext.Request))
+        if (!Admits(context.HttpContext))
         {
             ApiMetrics.AuthenticationFailed("admin");
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "invalid or missing admin token");

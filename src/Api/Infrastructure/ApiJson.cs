@@ -101,11 +101,11 @@ public sealed record RuntimeEnvironmentResponse(
     [property: JsonPropertyName("variables")] IReadOnlyDictionary<string, string> Variables,
     [property: JsonPropertyName("ca_certificate")] string CaCertificate);
 
-/// <summary>One audit event as the OpenAPI document describes it (the API writes the stored JSON as it is).</summary>
+/// <summary>One audit event as the OpenAPI document describes it (the API writes the stored JSON as it is); <c>organization_id</c> is null in the system trail.</summary>
 public sealed record AuditEventResponse(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("time")] string Time,
-    [property: JsonPropertyName("organization_id")] string OrganizationId,
+    [property: JsonPropertyName("organization_id")] string? OrganizationId,
     [property: JsonPropertyName("actor")] AuditActorResponse Actor,
     [property: JsonPropertyName("action")] string Action,
     [property: JsonPropertyName("outcome")] string Outcome,

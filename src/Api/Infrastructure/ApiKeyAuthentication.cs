@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using VaultGrains.Domain;
+using VaultGrains.Hosting.Audit;
 
 namespace VaultGrains.Api;
 
@@ -16,9 +17,16 @@ namespace VaultGrains.Api;
 /// front end has not seen valid, without a lookup. Keys are minted by the server from 32 random bytes
 /// and shown only after they are registered, so a key can be unknown and then valid only if someone
 /// presented it before it existed: the negative cache cannot hide a freshly created key (this front
-/// end also forgets a key it creates, for good measure).
+/// end also forgets a key it creates, for good measure). Every refusal is counted, with its reason
+/// and (for a revoked key or a switched-off organization) whose key it is, for the audit trail's
+/// <c>auth.failed</c> summaries.
 /// </remarks>
-internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider clock, FailedAuthentications failures, ILogger<ApiKeyAuthentication> logger)
+internal sealed class ApiKeyAuthentication(
+    IGrainFactory grains,
+    TimeProvider clock,
+    FailedAuthentications failures,
+    FailedAuthenticationSummaries summaries,
+    ILogger<ApiKeyAuthentication> logger)
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan UnknownKeyLifetime = TimeSpan.FromSeconds(10);
@@ -29,7 +37,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
     // Keys seen valid. An entry outlives its answer's second: it marks a key worth a lookup even from
     // an address that is over its failure limit, and gives the key its own request-rate bucket.
     private readonly ConcurrentDictionary<string, KnownKey> known = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> unknown = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, UnknownKey> unknown = new(StringComparer.Ordinal);
 
     public static string CallerOrganization(HttpContext context) => (string)context.Items[OrganizationItem]!;
 
@@ -37,18 +45,23 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
     {
         var http = context.HttpContext;
         var address = FailedAuthentications.AddressOf(http);
-        if (BearerToken(http.Request) is not { } key || !Credentials.ApiKey.IsWellFormed(key))
+        if (BearerToken(http.Request) is not { } key)
         {
-            return Refuse(http, address, counted: true);
+            return Refuse(http, address, FailureReason.Missing);
+        }
+
+        if (!Credentials.ApiKey.IsWellFormed(key))
+        {
+            return Refuse(http, address, FailureReason.Malformed);
         }
 
         var hash = CredentialFormat.Hash(key);
         var now = clock.GetTimestamp();
         if (!known.ContainsKey(hash))
         {
-            if (unknown.TryGetValue(hash, out var forgetAt) && forgetAt > now)
+            if (unknown.TryGetValue(hash, out var remembered) && remembered.ForgetAt > now)
             {
-                return Refuse(http, address, counted: true);
+                return RefuseUnknown(http, address, remembered.Revoked);
             }
 
             if (failures.Blocked(address) is { } refusal)
@@ -56,21 +69,22 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
                 using (refusal)
                 {
                     ApiMetrics.AuthenticationFailed("api_key");
+                    summaries.Record(address, FailedCredential.ApiKey, FailureReason.NotLookedUp, rateLimited: true);
                     return TooMany(http, refusal);
                 }
             }
         }
 
-        var resolved = await ResolveAsync(hash, now);
+        var (resolved, revoked) = await ResolveAsync(hash, now);
         if (resolved is null)
         {
-            return Refuse(http, address, counted: true);
+            return RefuseUnknown(http, address, revoked);
         }
 
         if (resolved.Value.OrganizationDisabled)
         {
             // A known key of a switched-off organization: not a guess, so not counted against the address.
-            return Refuse(http, address, counted: false);
+            return Refuse(http, address, FailureReason.OrganizationDisabled, resolved.Value.Key, counted: false);
         }
 
         http.Items[OrganizationItem] = resolved.Value.Key.OrganizationId;
@@ -95,15 +109,16 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
     /// <summary>A key this front end just created: never answer it from the negative cache.</summary>
     internal void Created(string keyHash) => unknown.TryRemove(keyHash, out _);
 
-    private async ValueTask<KnownKey?> ResolveAsync(string hash, long now)
+    /// <summary>The key when it is active (from the cache while its answer is fresh); else whose it was when it is revoked.</summary>
+    private async ValueTask<(KnownKey? Active, ResolvedApiKey? Revoked)> ResolveAsync(string hash, long now)
     {
         if (known.TryGetValue(hash, out var cached) && cached.FreshUntil > now)
         {
-            return cached;
+            return (cached, null);
         }
 
-        var resolved = await grains.GetGrain<IApiKeyGrain>(hash).Resolve();
-        if (resolved is null)
+        var standing = await grains.GetGrain<IApiKeyGrain>(hash).Standing();
+        if (standing is null or { Revoked: true })
         {
             known.TryRemove(hash, out _);
             if (unknown.Count >= MaxUnknownKeys)
@@ -112,25 +127,33 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
                 unknown.Clear();
             }
 
-            unknown[hash] = now + Ticks(UnknownKeyLifetime);
-            return null;
+            var revoked = standing?.Key;
+            unknown[hash] = new UnknownKey(now + Ticks(UnknownKeyLifetime), revoked);
+            return (null, revoked);
         }
 
-        var disabled = await grains.GetGrain<IOrganizationGrain>(resolved.OrganizationId).IsDisabled();
+        var disabled = await grains.GetGrain<IOrganizationGrain>(standing.Key.OrganizationId).IsDisabled();
         if (known.Count >= MaxKnownKeys)
         {
             known.Clear();
         }
 
-        var entry = new KnownKey(resolved, disabled, now + Ticks(CacheLifetime));
+        var entry = new KnownKey(standing.Key, disabled, now + Ticks(CacheLifetime));
         known[hash] = entry;
-        return entry;
+        return (entry, null);
     }
 
-    private IResult Refuse(HttpContext http, string address, bool counted)
+    private IResult RefuseUnknown(HttpContext http, string address, ResolvedApiKey? revoked) =>
+        revoked is null ? Refuse(http, address, FailureReason.Unknown) : Refuse(http, address, FailureReason.Revoked, revoked);
+
+    /// <param name="owner">Whose key it is, when it resolved: the failure is summarized in that organization's trail.</param>
+    /// <param name="counted">Against the address's failed-authentication limit (a guess is; a known key is not).</param>
+    private IResult Refuse(HttpContext http, string address, FailureReason reason, ResolvedApiKey? owner = null, bool counted = true)
     {
         ApiMetrics.AuthenticationFailed("api_key");
-        if (counted && failures.Record(address) is { } refusal)
+        var refusal = counted ? failures.Record(address) : null;
+        summaries.Record(address, FailedCredential.ApiKey, reason, rateLimited: refusal is not null, owner?.OrganizationId, owner?.KeyId);
+        if (refusal is not null)
         {
             using (refusal)
             {
@@ -152,4 +175,7 @@ internal sealed class ApiKeyAuthentication(IGrainFactory grains, TimeProvider cl
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * clock.TimestampFrequency);
 
     private readonly record struct KnownKey(ResolvedApiKey Key, bool OrganizationDisabled, long FreshUntil);
+
+    /// <summary>A key that did not resolve, remembered until <see cref="ForgetAt"/>; whose it was when it is revoked.</summary>
+    private readonly record struct UnknownKey(long ForgetAt, ResolvedApiKey? Revoked);
 }

@@ -75,10 +75,11 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
         [typeof(IOrganizationGrain)] = [nameof(IOrganizationGrain.Get), nameof(IOrganizationGrain.CreateVault), nameof(IOrganizationGrain.ListVaults),
             nameof(IOrganizationGrain.GetVaultIds), nameof(IOrganizationGrain.ListApiKeys), nameof(IOrganizationGrain.CreateRuntime), nameof(IOrganizationGrain.ListRuntimes),
             nameof(IOrganizationGrain.IsDisabled), nameof(IOrganizationGrain.GetCredentialRecords), nameof(IOrganizationGrain.Update)],
-        [typeof(IRuntimeGrain)] = [nameof(IRuntimeGrain.Get), nameof(IRuntimeGrain.Update), nameof(IRuntimeGrain.Release), nameof(IRuntimeGrain.CheckStamp)],
+        [typeof(IRuntimeGrain)] = [nameof(IRuntimeGrain.Get), nameof(IRuntimeGrain.Update), nameof(IRuntimeGrain.Release), nameof(IRuntimeGrain.CheckStamp),
+            nameof(IRuntimeGrain.Owner)],
         [typeof(IAuditTrailGrain)] = [nameof(IAuditTrailGrain.Query), nameof(IAuditTrailGrain.Verify)],
         [typeof(IProxyAuthorityGrain)] = [nameof(IProxyAuthorityGrain.GetCertificatePem), nameof(IProxyAuthorityGrain.GetSigningAuthority)],
-        [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve)],
+        [typeof(IApiKeyGrain)] = [nameof(IApiKeyGrain.Resolve), nameof(IApiKeyGrain.Standing)],
         [typeof(IOrganizationDirectoryGrain)] = [nameof(IOrganizationDirectoryGrain.List)],
         // Every call names its attempt, so a repeat finds the claim or the answer it already made.
         [typeof(IIdempotencyGrain)] = [nameof(IIdempotencyGrain.Begin), nameof(IIdempotencyGrain.WaitForOutcome), nameof(IIdempotencyGrain.Complete), nameof(IIdempotencyGrain.Release)],

@@ -1,10 +1,9 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using VaultGrains.Domain;
+using VaultGrains.Hosting.Audit;
 
 namespace VaultGrains.Api;
 
@@ -137,13 +136,7 @@ internal sealed class FailedAuthentications : IDisposable
         }));
     }
 
-    public static string AddressOf(HttpContext http) => http.Connection.RemoteIpAddress switch
-    {
-        null => "unknown",
-        { IsIPv4MappedToIPv6: true } mapped => mapped.MapToIPv4().ToString(),
-        { AddressFamily: AddressFamily.InterNetworkV6 } v6 => Prefix64(v6),
-        var v4 => v4.ToString(),
-    };
+    public static string AddressOf(HttpContext http) => ClientAddress.Of(http.Connection.RemoteIpAddress);
 
     /// <summary>A refusal (with its <c>Retry-After</c>) when the address has no failures left in this window, else null.</summary>
     public RateLimitLease? Blocked(string address)
@@ -172,11 +165,4 @@ internal sealed class FailedAuthentications : IDisposable
     }
 
     public void Dispose() => limiter.Dispose();
-
-    private static string Prefix64(IPAddress address)
-    {
-        var bytes = address.GetAddressBytes();
-        Array.Clear(bytes, 8, 8);
-        return new IPAddress(bytes) + "/64";
-    }
 }

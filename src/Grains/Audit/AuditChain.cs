@@ -53,7 +53,16 @@ internal static class AuditChain
             json.WriteStartObject();
             json.WriteString("id", id);
             json.WriteString("time", Timestamps.Format(time));
-            json.WriteString("organization_id", organizationId);
+            if (organizationId == SystemAuditTrail.Key)
+            {
+                // The system trail's events belong to no organization.
+                json.WriteNull("organization_id");
+            }
+            else
+            {
+                json.WriteString("organization_id", organizationId);
+            }
+
             json.WriteStartObject("actor");
             json.WriteString("type", entry.Actor.Type);
             json.WriteString("id", entry.Actor.Id);

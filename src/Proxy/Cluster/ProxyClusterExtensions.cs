@@ -1,4 +1,5 @@
 using VaultGrains.Hosting;
+using VaultGrains.Hosting.Audit;
 using VaultGrains.Proxy.Release;
 using VaultGrains.Proxy.Tls;
 
@@ -6,7 +7,10 @@ namespace VaultGrains.Proxy.Cluster;
 
 public static class ProxyClusterExtensions
 {
-    /// <summary>Connects the proxy to the cluster: runtimes and the proxy CA come from the grains.</summary>
+    /// <summary>
+    /// Connects the proxy to the cluster: runtimes and the proxy CA come from the grains; release
+    /// events and failed-authentication summaries go to the audit trail.
+    /// </summary>
     public static WebApplicationBuilder AddVaultProxyCluster(this WebApplicationBuilder builder)
     {
         // The proxy's calls are small reads; one that gets no answer within 3 s is answered 502.
@@ -18,6 +22,7 @@ public static class ProxyClusterExtensions
         builder.Services.AddSingleton<AuditingReleaseEventSink>();
         builder.Services.AddSingleton<IReleaseEventSink>(provider => provider.GetRequiredService<AuditingReleaseEventSink>());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<AuditingReleaseEventSink>());
+        builder.Services.AddFailedAuthenticationAudit(builder.Configuration);
         return builder;
     }
 }

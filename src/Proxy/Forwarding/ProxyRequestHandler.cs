@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
+using VaultGrains.Hosting.Audit;
 using VaultGrains.Proxy.Destinations;
 using VaultGrains.Proxy.Release;
 using VaultGrains.Proxy.Tunnel;
@@ -23,6 +24,7 @@ internal sealed partial class ProxyRequestHandler(
     IHttpForwarder forwarder,
     UpstreamInvoker upstream,
     IReleaseEventSink events,
+    FailedAuthenticationSummaries failedAuthentications,
     ILogger<ProxyRequestHandler> logger)
 {
     private static readonly ForwarderRequestConfig RequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
@@ -96,8 +98,10 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
-        if (!ProxyCredentials.TryParse(context.Request.Headers[HeaderNames.ProxyAuthorization], out var runtimeId, out var token))
+        var proxyAuthorization = context.Request.Headers[HeaderNames.ProxyAuthorization].ToString();
+        if (!ProxyCredentials.TryParse(proxyAuthorization, out var runtimeId, out var token))
         {
+            ProxyCredentials.RecordUnreadable(failedAuthentications, context.Connection.RemoteIpAddress, proxyAuthorization);
             await ProxyErrors.WriteAsync(context, StatusCodes.Status407ProxyAuthenticationRequired, ProxyErrors.AuthenticationRequired).ConfigureAwait(false);
             return;
         }
@@ -139,6 +143,7 @@ internal sealed partial class ProxyRequestHandler(
 
         if (secrets is null)
         {
+            ProxyCredentials.RecordRefused(failedAuthentications, context.Connection.RemoteIpAddress, runtimeId, token);
             await ProxyErrors.WriteAsync(context, StatusCodes.Status407ProxyAuthenticationRequired, ProxyErrors.AuthenticationRequired).ConfigureAwait(false);
         }
 

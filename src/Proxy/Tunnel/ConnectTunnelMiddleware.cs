@@ -1,11 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using VaultGrains.Hosting.Audit;
 using VaultGrains.Proxy.Destinations;
 using VaultGrains.Proxy.Forwarding;
 using VaultGrains.Proxy.Release;
@@ -22,6 +24,7 @@ namespace VaultGrains.Proxy.Tunnel;
 internal sealed partial class ConnectTunnelMiddleware(
     IRuntimeDirectory directory,
     DestinationPolicy policy,
+    FailedAuthenticationSummaries failedAuthentications,
     ILogger<ConnectTunnelMiddleware> logger)
 {
     private const int MaxHeadBytes = 16 * 1024;
@@ -131,8 +134,10 @@ internal sealed partial class ConnectTunnelMiddleware(
             return;
         }
 
+        var client = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         if (!ProxyCredentials.TryParse(request!.ProxyAuthorization, out var runtimeId, out var token))
         {
+            ProxyCredentials.RecordUnreadable(failedAuthentications, client, request.ProxyAuthorization);
             await WriteAuthenticationRequiredAsync(connection).ConfigureAwait(false);
             return;
         }
@@ -144,6 +149,7 @@ internal sealed partial class ConnectTunnelMiddleware(
             secrets = await directory.AuthenticateAsync(runtimeId, token, cancellationToken).ConfigureAwait(false);
             if (secrets is null)
             {
+                ProxyCredentials.RecordRefused(failedAuthentications, client, runtimeId, token);
                 LogAuthenticationFailed(logger, request.Host);
                 await WriteAuthenticationRequiredAsync(connection).ConfigureAwait(false);
                 return;

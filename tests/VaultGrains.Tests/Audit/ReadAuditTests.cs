@@ -49,6 +49,21 @@ public sealed class ReadAuditTests(ReadAuditFixture fixture) : IClassFixture<Rea
     }
 
     [Fact]
+    public async Task The_operators_reads_of_the_system_trail_are_recorded_in_the_system_trail()
+    {
+        var admin = fixture.CreateClient(ApiFixture.AdminToken);
+        await ApiFixture.ReadAsync(await admin.GetAsync("/api/admin/v1/audit-events/verify"));
+        var page = await ApiFixture.ReadAsync(await admin.GetAsync("/api/admin/v1/audit-events?limit=1000"));
+
+        var events = page.GetProperty("events").EnumerateArray().ToList();
+        Assert.Contains(events, e => e.GetProperty("action").GetString() == "audit.verify");
+        Assert.All(events, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("organization_id").ValueKind));
+        var listed = await ApiFixture.ReadAsync(await admin.GetAsync("/api/admin/v1/audit-events?action=audit.list"));
+        var read = listed.GetProperty("events").EnumerateArray().First();
+        Assert.Equal(("admin", "success", 200), (read.GetProperty("actor").GetProperty("type").GetString(), read.GetProperty("outcome").GetString(), read.GetProperty("status").GetInt32()));
+    }
+
+    [Fact]
     public async Task With_the_trail_down_reads_are_refused_not_served_unrecorded_then_served_again()
     {
         var (_, client, _) = await fixture.NewTenantAsync();

@@ -36,6 +36,9 @@ public sealed class TestProxyHost : IAsyncDisposable
 
     public CapturedLogs Logs { get; }
 
+    /// <summary>The proxy's services (its failed-authentication summary writer, for one).</summary>
+    public IServiceProvider Services => app.Services;
+
     /// <summary>Starts a proxy; <paramref name="settings"/> are <c>Proxy:*</c> keys (Port defaults to 0, a free port).</summary>
     public static Task<TestProxyHost> StartAsync(IRuntimeDirectory directory, X509Certificate2 authority, IDictionary<string, string?> settings) =>
         StartAsync(
