@@ -114,6 +114,9 @@ internal sealed class BenchRun(BenchSettings settings, ProcessWatch watch, IRead
         var blob = await ceiling.BlobWritesAsync(settings.Connections, bytes, settings.ShortWarmup, settings.StorageDuration, watch);
         Rows.Add(ResultRow.From("S", $"storage ceiling: blob writes of {label}", "azurite", blob, "Azure SDK, no Orleans; ETag-conditioned like grain storage"));
         Log($"  {Rows[^1].Summary()}");
+        var append = await ceiling.AppendWritesAsync(settings.Connections, bytes, settings.ShortWarmup, settings.StorageDuration, watch);
+        Rows.Add(ResultRow.From("S", $"storage ceiling: append-blob appends of {label}", "azurite", append, "Azure SDK, no Orleans; conditioned on the append position like the vault log"));
+        Log($"  {Rows[^1].Summary()}");
         var table = await ceiling.TableWritesAsync(settings.Connections, bytes, settings.ShortWarmup, settings.StorageDuration, watch);
         Rows.Add(ResultRow.From("S", $"storage ceiling: table writes of {label}", "azurite", table, "Azure SDK, no Orleans; ETag-conditioned like grain storage"));
         Log($"  {Rows[^1].Summary()}");

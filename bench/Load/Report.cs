@@ -235,11 +235,17 @@ internal static class Table
         ResultRow? Find(string id, string target) => rows.FirstOrDefault(r => r.Id == id && r.Target == target);
         var goals = new List<GoalResult>();
         var spread = Find("1", "service");
-        var blob = rows.FirstOrDefault(r => r.Target == "azurite" && r.Scenario.Contains("blob", StringComparison.Ordinal));
-        goals.Add(spread is null || blob is null
-            ? new GoalResult("creates over 1,000 vaults >= 90% of the blob-write ceiling", "not measured", null)
-            : new GoalResult("creates over 1,000 vaults >= 90% of the blob-write ceiling (vault state is a blob)",
-                $"{spread.Throughput:N0}/s = {Percent(spread.Throughput / blob.Throughput)} of {blob.Throughput:N0} blob writes/s", spread.Throughput >= 0.9 * blob.Throughput));
+        // The vault log writes a batch as an append to an Append Blob: that write's raw rate is the
+        // ceiling of the storage kind used. The block-blob write rate is shown beside it.
+        var blob = rows.FirstOrDefault(r => r.Target == "azurite" && r.Scenario.Contains("blob writes", StringComparison.Ordinal));
+        var append = rows.FirstOrDefault(r => r.Target == "azurite" && r.Scenario.Contains("append-blob appends", StringComparison.Ordinal));
+        var kind = append ?? blob;
+        goals.Add(spread is null || kind is null
+            ? new GoalResult("creates over 1,000 vaults >= 90% of the raw write rate of the storage kind used", "not measured", null)
+            : new GoalResult($"creates over 1,000 vaults >= 90% of the raw write rate of the storage kind used ({(append is null ? "block-blob writes" : "append-blob appends: a batch is one append")})",
+                $"{spread.Throughput:N0}/s = {Percent(spread.Throughput / kind.Throughput)} of {kind.Throughput:N0} {(append is null ? "blob writes" : "appends")}/s"
+                + (append is not null && blob is not null ? $" ({Percent(spread.Throughput / blob.Throughput)} of {blob.Throughput:N0} block-blob writes/s)" : ""),
+                spread.Throughput >= 0.9 * kind.Throughput));
 
         var hot = Find("2", "service");
         goals.Add(hot is null

@@ -3,6 +3,7 @@ using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 
 namespace VaultGrains.Bench.Load;
 
@@ -66,6 +67,34 @@ internal sealed class StorageCeiling(string connectionString)
             var began = Stopwatch.GetTimestamp();
             var response = await container.GetBlobClient($"w{worker}-{item}").UploadAsync(BinaryData.FromBytes(payload), new BlobUploadOptions { Conditions = conditions, HttpHeaders = headers });
             etags[worker, item] = response.Value.ETag;
+            return Outcome.Success(Stopwatch.GetTimestamp() - began);
+        });
+    }
+
+    /// <summary>
+    /// Appends to Append Blobs, each conditioned on the append position as the vault log's are:
+    /// the storage write a vault log batch is.
+    /// </summary>
+    public async Task<Measurement> AppendWritesAsync(int workers, int bytes, TimeSpan warmup, TimeSpan duration, ProcessWatch watch)
+    {
+        var container = new BlobServiceClient(connectionString).GetBlobContainerClient($"benchappend{Environment.TickCount64 % 100000}");
+        await container.CreateIfNotExistsAsync();
+        var positions = new long[workers, ItemsPerWorker];
+        var payloads = Enumerable.Range(0, workers).Select(_ => RandomPayload(bytes)).ToArray();
+        await Parallel.ForEachAsync(Enumerable.Range(0, workers * ItemsPerWorker), new ParallelOptions { MaxDegreeOfParallelism = 16 },
+            async (i, ct) => await container.GetAppendBlobClient($"w{i / ItemsPerWorker}-{i % ItemsPerWorker}").CreateIfNotExistsAsync(cancellationToken: ct));
+        return await ClosedLoop.RunAsync(workers, warmup, duration, watch, async (worker, sequence) =>
+        {
+            var item = (int)(sequence % ItemsPerWorker);
+            var payload = payloads[worker];
+            BitConverter.TryWriteBytes(payload, sequence);
+            var began = Stopwatch.GetTimestamp();
+            using var content = new MemoryStream(payload, writable: false);
+            await container.GetAppendBlobClient($"w{worker}-{item}").AppendBlockAsync(content, new AppendBlobAppendBlockOptions
+            {
+                Conditions = new AppendBlobRequestConditions { IfAppendPositionEqual = positions[worker, item] },
+            });
+            positions[worker, item] += payload.Length;
             return Outcome.Success(Stopwatch.GetTimestamp() - began);
         });
     }
