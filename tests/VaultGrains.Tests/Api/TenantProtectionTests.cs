@@ -22,7 +22,7 @@ public sealed class TenantProtectionTests(ApiFixture fixture, ITestOutputHelper 
 {
     private const string Organizations = "/api/admin/v1/organizations";
     private const string Runtimes = "/api/public/v1/runtimes";
-    private const string ClientAddressHeader = "X-Test-Client-Address";
+    private const string ClientAddressHeader = ClientAddressFromHeader.Header;
 
     private HttpClient Admin => fixture.CreateClient(ApiFixture.AdminToken);
 
@@ -282,21 +282,4 @@ public sealed class TenantProtectionTests(ApiFixture fixture, ITestOutputHelper 
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    /// <summary>Sets the connection's remote address from a test header, as a proxy in front would be trusted to.</summary>
-    private sealed class ClientAddressFromHeader : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use((context, nextMiddleware) =>
-            {
-                if (context.Request.Headers.TryGetValue(ClientAddressHeader, out var address))
-                {
-                    context.Connection.RemoteIpAddress = IPAddress.Parse(address.ToString());
-                }
-
-                return nextMiddleware(context);
-            });
-            next(app);
-        };
-    }
 }

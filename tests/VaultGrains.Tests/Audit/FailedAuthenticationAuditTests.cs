@@ -24,7 +24,7 @@ namespace VaultGrains.Tests.Audit;
 /// </summary>
 public sealed class FailedAuthenticationAuditFixture : AuditFixture
 {
-    public const string ClientAddressHeader = "X-Test-Client-Address";
+    public const string ClientAddressHeader = ClientAddressFromHeader.Header;
 
     public TestProxyHost Proxy { get; private set; } = null!;
 
@@ -57,22 +57,6 @@ public sealed class FailedAuthenticationAuditFixture : AuditFixture
         return client;
     }
 
-    private sealed class ClientAddressFromHeader : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use((context, nextMiddleware) =>
-            {
-                if (context.Request.Headers.TryGetValue(ClientAddressHeader, out var address))
-                {
-                    context.Connection.RemoteIpAddress = IPAddress.Parse(address.ToString());
-                }
-
-                return nextMiddleware(context);
-            });
-            next(app);
-        };
-    }
 }
 
 /// <summary>

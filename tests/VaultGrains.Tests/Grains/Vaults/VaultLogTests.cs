@@ -272,21 +272,9 @@ public sealed class VaultLogTests
     public Task The_next_batchs_events_go_to_the_trail_while_the_previous_batch_is_appended() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => hooks.EventsSent.Count == 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
-        hooks.HoldTrail = null;
-        trail.SetResult(true);
+        var (_, first, second, appends) = await TwoBatchesWithTheFirstAppendHeldAsync(hooks);
 
         // FIRST's record is held in storage; SECOND's events are already on their way, not queued behind it.
-        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
         Assert.False(first.IsCompleted);
         Assert.False(second.IsCompleted);
         Assert.Equal(["FIRST", "SECOND"], hooks.EventsSent.Select(e => e.Single().Resource.EnvKey));
@@ -302,20 +290,8 @@ public sealed class VaultLogTests
     public Task A_batch_whose_events_went_out_behind_a_failed_write_fails_with_it_and_its_events_are_corrected() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
-
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => hooks.EventsSent.Count == 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
-        hooks.HoldTrail = null;
-        trail.SetResult(true);
-        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
+        var (log, first, second, appends) = await TwoBatchesWithTheFirstAppendHeldAsync(hooks);
         store.HoldAppends = null;
         appends.SetResult();
 
@@ -328,6 +304,25 @@ public sealed class VaultLogTests
         Assert.All(hooks.FailedEvents, f => Assert.Equal(VaultError.Unavailable, f.Failure));
         Assert.Empty(EnvKeys(await OpenAsync()));
     });
+
+    // FIRST is committed while the trail is held, SECOND joins while FIRST's events wait; then the
+    // trail answers and FIRST's append is held in storage, until the caller completes the gate.
+    private async Task<(VaultLog Log, Task<VaultError> First, Task<VaultError> Second, TaskCompletionSource Appends)> TwoBatchesWithTheFirstAppendHeldAsync(Hooks hooks)
+    {
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
+        return (log, first, second, appends);
+    }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
