@@ -24,7 +24,7 @@ public sealed class AdminListenerTests(ManagementFixture fixture)
         {
             ["Admin__Port"] = $"{adminAddress.Port}",
         });
-        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), "the API did not start\n" + api.RecentOutput);
+        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), () => "the API did not start\n" + api.RecentOutput);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ManagementFixture.AdminToken);
 

@@ -225,7 +225,7 @@ public sealed class SiloProcessTlsTests(SiloProcessTlsTests.Fixture fixture) : C
                 ["Encryption__Local__KeyFile"] = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key"),
                 ["Logging__LogLevel__Default"] = "Warning",
             });
-            await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri($"http://127.0.0.1:{health}/healthz")), TimeSpan.FromSeconds(90), "the silo did not become active\n" + silo.RecentOutput);
+            await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri($"http://127.0.0.1:{health}/healthz")), TimeSpan.FromSeconds(90), () => "the silo did not become active\n" + silo.RecentOutput);
         }
 
         public async Task DisposeAsync()

@@ -177,14 +177,17 @@ public sealed class ProcessCluster : IAsyncLifetime
         }
     }
 
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, string failure)
+    public static Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, string failure) => WaitUntilAsync(condition, limit, () => failure);
+
+    /// <summary>As above; the failure is written when the limit passes, so it can hold what the processes printed meanwhile.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, Func<string> failure)
     {
         var deadline = DateTime.UtcNow + limit;
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException(failure);
+                throw new TimeoutException(failure());
             }
 
             await Task.Delay(200);

@@ -38,7 +38,7 @@ public sealed class InSiloManagementTests
             ["Encryption__Local__KeyFile"] = Path.Combine(Directory.CreateTempSubdirectory("vaultgrains-key").FullName, "kek.key"),
             ["Logging__LogLevel__Default"] = "Warning",
         });
-        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), "the in-silo API did not become healthy\n" + api.RecentOutput);
+        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), () => "the in-silo API did not become healthy\n" + api.RecentOutput);
         using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminToken);
         var organization = await ApiFixture.ReadAsync(await http.PostAsJsonAsync("/api/admin/v1/organizations", new { name = "Ops" }));

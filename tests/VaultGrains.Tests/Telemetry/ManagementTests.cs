@@ -51,14 +51,17 @@ public sealed class ManagementFixture : IAsyncLifetime
             ["Management__Port"] = $"{SiloManagement.Port}",
         });
         Api = StartApi(ApiAddress, ApiManagement, AdminToken);
-        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(ApiAddress, "/healthz")), TimeSpan.FromSeconds(90), "the API did not become healthy\n" + Api.RecentOutput + Silo.RecentOutput);
+        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(ApiAddress, "/healthz")), TimeSpan.FromSeconds(90), () => "the API did not become healthy\n" + Api.RecentOutput + Silo.RecentOutput);
         Proxy = ServiceProcess.Start("proxy", ServiceProcess.BuildOutput("Proxy", "VaultGrains.Proxy"), new Dictionary<string, string>(CommonSettings().Concat(TestClusterTls.Environment("proxy")))
         {
             ["Proxy__Address"] = "127.0.0.1",
             ["Proxy__Port"] = $"{ProxyAddress.Port}",
             ["Management__Port"] = $"{ProxyManagement.Port}",
         });
-        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(ProxyManagement, "/metrics")), TimeSpan.FromSeconds(60), "the proxy's metrics did not answer\n" + Proxy.RecentOutput);
+        // As long as the API gets: the proxy joins the cluster before it listens, and in a full run
+        // it starts beside many other fixtures' processes on two cores.
+        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(ProxyManagement, "/metrics")), TimeSpan.FromSeconds(90),
+            () => "the proxy's metrics did not answer\n" + Proxy.RecentOutput + Silo.RecentOutput);
     }
 
     /// <summary>An API process on the cluster; <paramref name="adminToken"/> empty for one without an admin API.</summary>
@@ -176,7 +179,7 @@ public sealed class ManagementTests(ManagementFixture fixture)
         var address = new Uri($"http://127.0.0.1:{TestStorage.FreePort()}");
         var management = new Uri($"http://127.0.0.1:{TestStorage.FreePort()}");
         await using var tokenless = fixture.StartApi(address, management, adminToken: "", name: "api-no-token");
-        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), "the second API did not start\n" + tokenless.RecentOutput);
+        await ProcessCluster.WaitUntilAsync(() => ProcessCluster.IsHealthyAsync(new Uri(address, "/healthz")), TimeSpan.FromSeconds(90), () => "the second API did not start\n" + tokenless.RecentOutput);
         Assert.Equal(HttpStatusCode.NotFound, (await Get(new Uri(management, "/dashboard/"), new("Bearer", ManagementFixture.AdminToken))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await fixture.Http.GetAsync(new Uri(management, "/metrics"))).StatusCode);
     }
