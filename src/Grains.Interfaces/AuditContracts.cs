@@ -94,9 +94,10 @@ public sealed record AuditVerification(
     [property: Id(2)] VaultError Error = VaultError.None);
 
 /// <summary>
-/// An organization's audit trail: append-only, hash-chained, in Azure Storage. Appends from every
-/// grain of the organization are written together (a group commit); an append returns only once its
-/// events are durable. Key: the organization id.
+/// An organization's audit trail: append-only, hash-chained, in Azure Storage. Events from every
+/// grain of the organization are written together (a group commit). An append returns only once its
+/// events are durable; a vault stages its events instead, having written them in its own log record.
+/// Key: the organization id.
 /// </summary>
 [Alias("VaultGrains.IAuditTrailGrain")]
 public interface IAuditTrailGrain : IGrainWithStringKey

@@ -108,11 +108,8 @@ internal sealed class AuditTrailGrain(
         }
 
         var done = new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
-        foreach (var entry in entries)
-        {
-            Enqueue(new Waiting(ResourceId.New(ResourceId.Event), entry, done, Now()));
-        }
-
+        var now = Now();
+        Enqueue([.. entries.Select(entry => new Waiting(ResourceId.New(ResourceId.Event), entry, done, now))]);
         return done.Task;
     }
 
@@ -151,10 +148,7 @@ internal sealed class AuditTrailGrain(
             var now = Now();
             untilWritten |= failing || (waiting.Count > 0 && now - waiting[0].Since > options.Value.WriteDelay + MaxLag);
             var done = untilWritten ? new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously) : null;
-            foreach (var staged in fresh)
-            {
-                Enqueue(new Waiting(staged.Id, staged.Entry, done, now, vaultId));
-            }
+            Enqueue([.. fresh.Select(staged => new Waiting(staged.Id, staged.Entry, done, now, vaultId))]);
 
             return done is null ? VaultError.None : await done.Task;
         }
@@ -308,11 +302,17 @@ internal sealed class AuditTrailGrain(
         return deleted;
     }
 
-    private void Enqueue(Waiting item)
+    // All of one call's events at once: a caller's answer waits for the write of its last event,
+    // so they must not be split by a write that starts between them.
+    private void Enqueue(List<Waiting> items)
     {
-        waiting.Add(item);
-        waitingById[item.Id] = item;
-        if (item.Caller is not null)
+        foreach (var item in items)
+        {
+            waiting.Add(item);
+            waitingById[item.Id] = item;
+        }
+
+        if (items.Any(item => item.Caller is not null))
         {
             wake?.TrySetResult();
         }
@@ -367,8 +367,15 @@ internal sealed class AuditTrailGrain(
                     wake = null;
                 }
 
-                var batch = waiting.Take(MaxEventsPerWrite).ToList();
-                waiting.RemoveRange(0, batch.Count);
+                // Never splits one caller's events: its answer is that of the one write holding them all.
+                var count = Math.Min(MaxEventsPerWrite, waiting.Count);
+                while (count < waiting.Count && waiting[count - 1].Caller is { } caller && waiting[count].Caller == caller)
+                {
+                    count++;
+                }
+
+                var batch = waiting.GetRange(0, count);
+                waiting.RemoveRange(0, count);
                 var error = await WriteAsync(batch);
                 if (error == VaultError.None)
                 {
