@@ -118,7 +118,9 @@ internal static class VaultLogColdRead
 
     private sealed class NoHooks : IVaultLogHooks
     {
-        public Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) => Task.FromResult(true);
+        public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) => Task.FromResult(true);
+
+        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot) => Task.FromResult(VaultError.None);
 
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
 

@@ -23,6 +23,23 @@ public static class ResourceId
     public static string Of(string prefix, DateTimeOffset time, ReadOnlySpan<byte> random) =>
         random.Length == 10 ? prefix + Encode(time.ToUnixTimeMilliseconds(), random) : throw new ArgumentException("A ULID has 10 random bytes.", nameof(random));
 
+    /// <summary>The time a well-formed id was made (its ULID's first 48 bits); null for anything else.</summary>
+    public static DateTime? TimeOf(string id, string prefix)
+    {
+        if (!IsValid(id, prefix))
+        {
+            return null;
+        }
+
+        long milliseconds = 0;
+        for (var i = prefix.Length; i < prefix.Length + 10; i++)
+        {
+            milliseconds = (milliseconds << 5) | (long)Crockford.IndexOf(id[i], StringComparison.Ordinal);
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds).UtcDateTime;
+    }
+
     /// <summary>True when <paramref name="id"/> is the prefix followed by a well-formed ULID.</summary>
     public static bool IsValid(string? id, string prefix)
     {

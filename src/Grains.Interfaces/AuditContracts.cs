@@ -52,6 +52,16 @@ public sealed record AuditEntry(
     public const string Error = "error";
 }
 
+/// <summary>
+/// A vault's event with the id the vault gave it: written inside the vault's own log record with
+/// the change it describes, and copied into the organization's chain after. The id makes the copy
+/// idempotent: a chain that already holds it skips it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("VaultGrains.StagedAuditEvent")]
+public sealed record StagedAuditEvent(
+    [property: Id(0)] string Id,
+    [property: Id(1)] AuditEntry Entry);
+
 /// <summary>What an event is about; absent members are left out of the event.</summary>
 [GenerateSerializer, Immutable, Alias("VaultGrains.AuditResource")]
 public sealed record AuditResource(
@@ -84,9 +94,10 @@ public sealed record AuditVerification(
     [property: Id(2)] VaultError Error = VaultError.None);
 
 /// <summary>
-/// An organization's audit trail: append-only, hash-chained, in Azure Storage. Appends from every
-/// grain of the organization are written together (a group commit); an append returns only once its
-/// events are durable. Key: the organization id.
+/// An organization's audit trail: append-only, hash-chained, in Azure Storage. Events from every
+/// grain of the organization are written together (a group commit). An append returns only once its
+/// events are durable; a vault stages its events instead, having written them in its own log record.
+/// Key: the organization id.
 /// </summary>
 [Alias("VaultGrains.IAuditTrailGrain")]
 public interface IAuditTrailGrain : IGrainWithStringKey
@@ -94,6 +105,27 @@ public interface IAuditTrailGrain : IGrainWithStringKey
     /// <summary>Records the entries; <see cref="VaultError.None"/> once they are durable, <see cref="VaultError.AuditUnavailable"/> when they could not be written (the caller must not make the change).</summary>
     [Alias("Append")]
     Task<VaultError> Append(IReadOnlyList<AuditEntry> entries);
+
+    /// <summary>
+    /// Takes a vault's events into the chain's next write. The vault writes the same events in its
+    /// own log record before it acknowledges the change, so they are durable without waiting for
+    /// the chain: <see cref="VaultError.None"/> means taken (written within <c>Audit:WriteDelay</c>),
+    /// and the vault then watches for them with <see cref="AwaitWritten"/>. While the trail cannot
+    /// write, this waits for the write itself and answers <see cref="VaultError.AuditUnavailable"/> if
+    /// it fails, so the vault refuses the change; <paramref name="untilWritten"/> asks for that always
+    /// (a deletion, whose log will not outlive it). <paramref name="again"/> says the events were staged
+    /// before (a redelivery): those whose id the chain already holds are skipped.
+    /// </summary>
+    [Alias("Stage")]
+    Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again);
+
+    /// <summary>
+    /// Completes once every listed event is written to the chain: <see cref="VaultError.None"/>, or
+    /// <see cref="VaultError.AuditUnavailable"/> when a write failed or this activation does not hold
+    /// one of them (an earlier activation took it and was lost): the vault stages them again.
+    /// </summary>
+    [Alias("AwaitWritten")]
+    Task<VaultError> AwaitWritten(IReadOnlyList<string> eventIds);
 
     /// <summary>Reads events newest first.</summary>
     [Alias("Query")]

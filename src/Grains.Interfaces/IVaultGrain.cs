@@ -83,4 +83,12 @@ public interface IVaultGrain : IGrainWithStringKey
     /// </summary>
     [Alias("Rewrap")]
     Task<RewrapOutcome> Rewrap();
+
+    /// <summary>
+    /// Waits until every event this vault's log holds is in its organization's chain (its trail
+    /// calls this, after losing what an earlier activation had taken, for each vault that may hold
+    /// such events); <see cref="VaultError.AuditUnavailable"/> if they could not be delivered in time.
+    /// </summary>
+    [Alias("DeliverAuditEvents")]
+    Task<VaultError> DeliverAuditEvents();
 }

@@ -18,6 +18,11 @@ internal sealed class AuditOptionsValidator : IValidateOptions<AuditOptions>
             failures.Add("Audit:SegmentBytes must be between 1024 and 67108864.");
         }
 
+        if (options.WriteDelay < TimeSpan.Zero || options.WriteDelay > TimeSpan.FromSeconds(10))
+        {
+            failures.Add("Audit:WriteDelay must be between 00:00:00 and 00:00:10 (default 00:00:01).");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -16,4 +16,12 @@ public sealed class AuditOptions
 
     /// <summary>A segment is closed and a new one started past this size (default 4 MiB: a query reads at most one segment too many).</summary>
     public int SegmentBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// How long a vault's events wait to be written to the chain with others (default 1 s). They are
+    /// already durable in the vault's own log, so this costs no change any latency; it makes the
+    /// chain one append per organization per interval instead of one per batch. Queries and
+    /// verification write what waits first. Zero writes at once.
+    /// </summary>
+    public TimeSpan WriteDelay { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -37,6 +37,15 @@ public interface IAuditStore
     Task<AuditAnchor?> ReadAnchorAsync(string organizationId, CancellationToken cancellationToken);
 
     Task WriteAnchorAsync(string organizationId, AuditAnchor anchor, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The vaults that may hold events the trail took but had not written yet (see
+    /// <see cref="AuditTrailGrain"/>), and the list's ETag (null when none is stored).
+    /// </summary>
+    Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken);
+
+    /// <summary>Replaces that list if it is still at <paramref name="etag"/> (null: none stored); the new ETag, or null when another writer changed it first.</summary>
+    Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken);
 }
 
 /// <summary>The trail in Azure Blob storage (Azurite locally): one container, a folder per organization.</summary>
@@ -44,6 +53,7 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
 {
     private const string SegmentSuffix = ".jsonl";
     private const string AnchorName = "retention-anchor";
+    private const string StagingVaultsName = "staging-vaults";
     // The block size every Append Blob service version (and Azurite) accepts.
     private const int MaxAppendBytes = 4 * 1024 * 1024;
     private readonly Lazy<Task> created = new(() => container.CreateIfNotExistsAsync());
@@ -112,6 +122,37 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
         await created.Value;
         await container.GetBlobClient($"{organizationId}/{AnchorName}")
             .UploadAsync(BinaryData.FromString($"{anchor.LastDeletedEventId}\t{anchor.LastDeletedHash}"), overwrite: true, cancellationToken);
+    }
+
+    public async Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken)
+    {
+        await created.Value;
+        try
+        {
+            var content = await container.GetBlobClient($"{organizationId}/{StagingVaultsName}").DownloadContentAsync(cancellationToken);
+            var vaults = content.Value.Content.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            return (vaults, content.Value.Details.ETag.ToString());
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return ([], null);
+        }
+    }
+
+    public async Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken)
+    {
+        await created.Value;
+        var conditions = etag is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(etag) };
+        try
+        {
+            var written = await container.GetBlobClient($"{organizationId}/{StagingVaultsName}")
+                .UploadAsync(BinaryData.FromString(string.Join('\n', vaults)), new BlobUploadOptions { Conditions = conditions }, cancellationToken);
+            return written.Value.ETag.ToString();
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            return null;
+        }
     }
 
     private static string SegmentName(string organizationId, string segment) => $"{organizationId}/{segment}{SegmentSuffix}";

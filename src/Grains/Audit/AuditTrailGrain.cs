@@ -6,11 +6,27 @@ using VaultGrains.Domain;
 namespace VaultGrains.Grains.Audit;
 
 /// <summary>
-/// One organization's trail. Reentrant so that appends arriving while one is being written join the
-/// next write (a group commit across every vault of the organization); each append is answered only
-/// after the write that holds it. A write whose answer was lost is settled by reading the tail back:
-/// its last event is there or it is not. The segment being appended to is kept in memory, so recent
-/// events are read without touching storage.
+/// One organization's trail. Reentrant so that events arriving while one write is under way join
+/// the next (a group commit across every grain of the organization).
+/// <para>
+/// Two ways in. <see cref="Append"/> (organizations, keys, runtimes, the API) is answered only after
+/// the write that holds its events. <see cref="Stage"/> (vaults) is answered once the events are
+/// taken: the vault writes the same events inside its own log record before it acknowledges the
+/// change, so they are durable there, and the chain takes them within <see cref="AuditOptions.WriteDelay"/>,
+/// one append for every vault of the organization. A vault's events are copied into the chain by
+/// id: a copy the chain already holds is skipped, so a vault can always send them again.
+/// </para>
+/// <para>
+/// What this activation took but has not written lives only in memory and in the vaults' logs.
+/// So before it takes a vault's first events, the vault's id is written to a small list in
+/// storage; the next activation asks every vault on that list to deliver what its log holds
+/// (<see cref="IVaultGrain.DeliverAuditEvents"/>), and the list is pruned to the vaults whose
+/// events still wait. While writes fail (or fall behind), staging waits for the write like an
+/// append, so changes are refused with the trail: it fails closed.
+/// </para>
+/// A write whose answer was lost is settled by reading the tail back: its last event is there or
+/// it is not. The segment being appended to is kept in memory, so recent events are read and
+/// copies recognized without touching storage.
 /// </summary>
 [Reentrant]
 internal sealed class AuditTrailGrain(
@@ -20,17 +36,68 @@ internal sealed class AuditTrailGrain(
     ILogger<AuditTrailGrain> logger) : Grain, IAuditTrailGrain
 {
     private static readonly TimeSpan RetentionPeriod = TimeSpan.FromHours(1);
-    private readonly List<(AuditEntry Entry, TaskCompletionSource<VaultError> Done)> waiting = [];
+    private static readonly TimeSpan UpkeepPeriod = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+    // A chain behind by more than this (on top of the write delay) is treated as failing.
+    private static readonly TimeSpan MaxLag = TimeSpan.FromSeconds(2);
+    // The clocks of the silo that made an id and of this one may differ by up to this.
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
+    private const int MaxEventsPerWrite = 4_000;
+    private const int RecoveryParallelism = 16;
+    private static readonly TimeSpan RecoveryWait = TimeSpan.FromSeconds(20);
+
+    private readonly List<Waiting> waiting = [];
+    private readonly Dictionary<string, Waiting> waitingById = new(StringComparer.Ordinal);
+    // Ids in the chain from ChainedSince on (the segment being appended to, and what this activation wrote).
+    private readonly HashSet<string> chained = new(StringComparer.Ordinal);
+    private DateTime chainedSince = DateTime.MaxValue;
     private bool writing;
+    private bool failing;
+    private TaskCompletionSource? wake;
     private AuditTail? tail;
     private List<AuditRecord> activeRecords = [];
+
+    // The stored list of vaults whose staged events may not be written yet.
+    private readonly SemaphoreSlim stagingListGate = new(1, 1);
+    private HashSet<string> stagingListed = new(StringComparer.Ordinal);
+    private string? stagingListETag;
+    private bool stagingListRead;
+    private readonly Dictionary<string, int> stagingInFlight = new(StringComparer.Ordinal);
+    private HashSet<string> recovering = new(StringComparer.Ordinal);
+    private Task? recovery;
+    private Task? upkeep;
 
     private string OrganizationId => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         this.RegisterGrainTimer(ct => ApplyRetentionAsync(ct), new GrainTimerCreationOptions(TimeSpan.FromMinutes(1), RetentionPeriod));
+        if (options.Value.Enabled)
+        {
+            // Runs on from here: what an earlier activation may have lost is asked for at once.
+            recovery = UpkeepAsync();
+            this.RegisterGrainTimer(_ => upkeep is { IsCompleted: false } ? Task.CompletedTask : upkeep = UpkeepAsync(), new GrainTimerCreationOptions(UpkeepPeriod, UpkeepPeriod));
+        }
+
         return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (waiting.Count > 0)
+            {
+                await FlushAsync();
+            }
+
+            await PruneStagingListAsync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // What waits is in its vaults' logs, and they are on the stored list: the next activation asks them.
+            logger.LogWarning("Audit trail of {OrganizationId} deactivated with {Count} event(s) unwritten: {Error}", OrganizationId, waiting.Count, e.GetType().Name);
+        }
     }
 
     public Task<VaultError> Append(IReadOnlyList<AuditEntry> entries)
@@ -41,18 +108,83 @@ internal sealed class AuditTrailGrain(
         }
 
         var done = new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
-        foreach (var entry in entries)
-        {
-            waiting.Add((entry, done));
-        }
-
-        if (!writing)
-        {
-            writing = true;
-            _ = WriteLoopAsync();
-        }
-
+        var now = Now();
+        Enqueue([.. entries.Select(entry => new Waiting(ResourceId.New(ResourceId.Event), entry, done, now))]);
         return done.Task;
+    }
+
+    public async Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again)
+    {
+        if (!options.Value.Enabled || events.Count == 0)
+        {
+            return VaultError.None;
+        }
+
+        stagingInFlight[vaultId] = stagingInFlight.GetValueOrDefault(vaultId) + 1;
+        try
+        {
+            List<StagedAuditEvent> fresh;
+            try
+            {
+                fresh = await NotInChainAsync(events, again);
+                if (fresh.Count > 0 && !await ListStagingVaultAsync(vaultId))
+                {
+                    return VaultError.AuditUnavailable;
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning("Audit trail of {OrganizationId} could not take events of {VaultId}: {Error}", OrganizationId, vaultId, e.GetType().Name);
+                return VaultError.AuditUnavailable;
+            }
+
+            if (fresh.Count == 0)
+            {
+                return VaultError.None;
+            }
+
+            // While the chain cannot be written, a vault's change waits for its own write and is
+            // refused with it: no change is acknowledged on a trail known to be failing.
+            var now = Now();
+            untilWritten |= failing || (waiting.Count > 0 && now - waiting[0].Since > options.Value.WriteDelay + MaxLag);
+            var done = untilWritten ? new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+            Enqueue([.. fresh.Select(staged => new Waiting(staged.Id, staged.Entry, done, now, vaultId))]);
+
+            return done is null ? VaultError.None : await done.Task;
+        }
+        finally
+        {
+            if (--stagingInFlight[vaultId] == 0)
+            {
+                stagingInFlight.Remove(vaultId);
+            }
+        }
+    }
+
+    public async Task<VaultError> AwaitWritten(IReadOnlyList<string> eventIds)
+    {
+        if (!options.Value.Enabled)
+        {
+            return VaultError.None;
+        }
+
+        foreach (var id in eventIds)
+        {
+            if (waitingById.TryGetValue(id, out var pending))
+            {
+                pending.Written ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (await pending.Written.Task != VaultError.None)
+                {
+                    return VaultError.AuditUnavailable;
+                }
+            }
+            else if (!chained.Contains(id))
+            {
+                return VaultError.AuditUnavailable;
+            }
+        }
+
+        return VaultError.None;
     }
 
     public async Task<VaultReply<AuditPage>> Query(AuditQuery query)
@@ -61,6 +193,12 @@ internal sealed class AuditTrailGrain(
         var passedCursor = query.Before is null;
         try
         {
+            // What waits to be written is part of the trail already: a query sees it.
+            if (await RecoveredAndFlushedAsync() != VaultError.None)
+            {
+                return VaultReply<AuditPage>.Fail(VaultError.AuditUnavailable);
+            }
+
             await foreach (var record in NewestFirstAsync())
             {
                 if (!passedCursor)
@@ -98,6 +236,11 @@ internal sealed class AuditTrailGrain(
     {
         try
         {
+            if (await RecoveredAndFlushedAsync() != VaultError.None)
+            {
+                return new AuditVerification(0, null, VaultError.AuditUnavailable);
+            }
+
             var anchor = await store.ReadAnchorAsync(OrganizationId, CancellationToken.None);
             var previous = anchor?.LastDeletedHash ?? AuditChain.Genesis;
             var verified = 0;
@@ -159,18 +302,118 @@ internal sealed class AuditTrailGrain(
         return deleted;
     }
 
+    // All of one call's events at once: a caller's answer waits for the write of its last event,
+    // so they must not be split by a write that starts between them.
+    private void Enqueue(List<Waiting> items)
+    {
+        foreach (var item in items)
+        {
+            waiting.Add(item);
+            waitingById[item.Id] = item;
+        }
+
+        if (items.Any(item => item.Caller is not null))
+        {
+            wake?.TrySetResult();
+        }
+
+        if (!writing)
+        {
+            writing = true;
+            _ = WriteLoopAsync();
+        }
+    }
+
+    // A reader sees every acknowledged change: what vaults delivered after an earlier activation was
+    // lost (waited for, within bounds) and what waits for the next write.
+    private async Task<VaultError> RecoveredAndFlushedAsync()
+    {
+        if (recovery is { IsCompleted: false } pending && await Task.WhenAny(pending, Task.Delay(RecoveryWait, clock)) != pending)
+        {
+            logger.LogWarning("Audit trail of {OrganizationId}: read before every vault delivered what an earlier activation may have lost", OrganizationId);
+        }
+
+        return await FlushAsync();
+    }
+
+    /// <summary>Writes everything waiting now; the outcome of the write that holds the last of it.</summary>
+    private async Task<VaultError> FlushAsync()
+    {
+        if (waiting.Count == 0)
+        {
+            return VaultError.None;
+        }
+
+        var last = waiting[^1];
+        last.Written ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        last.Flush = true;
+        wake?.TrySetResult();
+        return await last.Written.Task;
+    }
+
+    // Staged events wait up to WriteDelay for company; an append's caller, a flush or a retry after
+    // a failure does not wait.
     private async Task WriteLoopAsync()
     {
         try
         {
             while (waiting.Count > 0)
             {
-                var batch = waiting.ToArray();
-                waiting.Clear();
-                var error = await WriteAsync(batch.Select(b => b.Entry).ToList());
-                foreach (var done in batch.Select(b => b.Done).Distinct())
+                var due = waiting[0].Since + options.Value.WriteDelay - Now();
+                if (!failing && due > TimeSpan.Zero && !waiting.Any(w => w.Caller is not null || w.Flush))
                 {
-                    done.TrySetResult(error);
+                    wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    await Task.WhenAny(Task.Delay(due, clock), wake.Task);
+                    wake = null;
+                }
+
+                // Never splits one caller's events: its answer is that of the one write holding them all.
+                var count = Math.Min(MaxEventsPerWrite, waiting.Count);
+                while (count < waiting.Count && waiting[count - 1].Caller is { } caller && waiting[count].Caller == caller)
+                {
+                    count++;
+                }
+
+                var batch = waiting.GetRange(0, count);
+                waiting.RemoveRange(0, count);
+                var error = await WriteAsync(batch);
+                if (error == VaultError.None)
+                {
+                    failing = false;
+                    foreach (var item in batch)
+                    {
+                        waitingById.Remove(item.Id);
+                        item.Caller?.TrySetResult(VaultError.None);
+                        item.Written?.TrySetResult(VaultError.None);
+                    }
+
+                    continue;
+                }
+
+                // A caller that waits is told, and its events are dropped: it refuses its change.
+                // Staged events are durable in their vault's log: kept, first in line, and tried again.
+                failing = true;
+                var kept = new List<Waiting>(batch.Count);
+                foreach (var item in batch)
+                {
+                    var written = item.Written;
+                    item.Written = null;
+                    written?.TrySetResult(VaultError.AuditUnavailable);
+                    if (item.Caller is { } caller)
+                    {
+                        waitingById.Remove(item.Id);
+                        caller.TrySetResult(VaultError.AuditUnavailable);
+                    }
+                    else
+                    {
+                        kept.Add(item);
+                    }
+                }
+
+                waiting.InsertRange(0, kept);
+                if (waiting.Count > 0)
+                {
+                    await Task.Delay(RetryDelay, clock);
                 }
             }
         }
@@ -180,17 +423,17 @@ internal sealed class AuditTrailGrain(
         }
     }
 
-    private async Task<VaultError> WriteAsync(List<AuditEntry> entries)
+    private async Task<VaultError> WriteAsync(List<Waiting> items)
     {
         try
         {
             var current = tail ??= await LoadTailAsync();
-            var now = Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
+            var now = Now();
             var previous = current.LastHash;
-            var records = new List<AuditRecord>(entries.Count);
-            foreach (var entry in entries)
+            var records = new List<AuditRecord>(items.Count);
+            foreach (var item in items)
             {
-                var record = AuditChain.Seal(ResourceId.New(ResourceId.Event), now, OrganizationId, entry, previous);
+                var record = AuditChain.Seal(item.Id, now, OrganizationId, item.Entry, previous);
                 records.Add(record);
                 previous = record.Hash;
             }
@@ -216,9 +459,16 @@ internal sealed class AuditTrailGrain(
             if (startNew)
             {
                 activeRecords = [];
+                chained.Clear();
+                chainedSince = now;
             }
 
             activeRecords.AddRange(records);
+            foreach (var record in records)
+            {
+                chained.Add(record.Id);
+            }
+
             tail = new AuditTail(segment, expectedLength + System.Text.Encoding.UTF8.GetByteCount(text), current.Blocks + 1, previous, records[^1].Id);
             return VaultError.None;
         }
@@ -233,10 +483,14 @@ internal sealed class AuditTrailGrain(
     private async Task<AuditTail> LoadTailAsync()
     {
         var segments = await store.ListSegmentsAsync(OrganizationId, CancellationToken.None);
+        chained.Clear();
         if (segments.Count == 0)
         {
             activeRecords = [];
             var anchor = await store.ReadAnchorAsync(OrganizationId, CancellationToken.None);
+            // Nothing retained: an event made before the anchor's was deleted with its segment,
+            // anything later would be here.
+            chainedSince = anchor is null ? DateTime.MinValue : DateTime.MaxValue;
             return anchor is null ? AuditTail.Empty : AuditTail.Empty with { LastHash = anchor.LastDeletedHash, LastEventId = anchor.LastDeletedEventId };
         }
 
@@ -244,6 +498,12 @@ internal sealed class AuditTrailGrain(
         var text = await store.ReadSegmentAsync(OrganizationId, last, CancellationToken.None);
         var records = AuditChain.Parse(text);
         activeRecords = records;
+        foreach (var record in records)
+        {
+            chained.Add(record.Id);
+        }
+
+        chainedSince = records.Count > 0 ? records[0].Time : DateTime.MaxValue;
 
         // A torn last line (never acknowledged) stays in the blob: start a new segment after it
         // rather than append behind half a record.
@@ -252,6 +512,217 @@ internal sealed class AuditTrailGrain(
         return records.Count == 0
             ? AuditTail.Empty with { Segment = last, Length = length }
             : new AuditTail(last, length, records.Count, records[^1].Hash, records[^1].Id);
+    }
+
+    // The events not yet in the chain: new ones (ids just made) are, staged again ones may not be.
+    // Memory answers for every id made after the segment being
+    // appended to began; an older one (a vault sending again long after) is looked for in storage,
+    // newest segment first, until the segments are older than the id.
+    private async Task<List<StagedAuditEvent>> NotInChainAsync(IReadOnlyList<StagedAuditEvent> events, bool again)
+    {
+        tail ??= await LoadTailAsync();
+        var fresh = new List<StagedAuditEvent>(events.Count);
+        HashSet<string>? older = null;
+        foreach (var staged in events)
+        {
+            if (waitingById.ContainsKey(staged.Id) || chained.Contains(staged.Id))
+            {
+                continue;
+            }
+
+            var made = ResourceId.TimeOf(staged.Id, ResourceId.Event) ?? throw new ArgumentException("A staged event needs an event id.", nameof(events));
+            if (again && made - ClockSkew < chainedSince)
+            {
+                older ??= await OlderIdsAsync(made - ClockSkew);
+                if (older.Contains(staged.Id))
+                {
+                    continue;
+                }
+            }
+
+            fresh.Add(staged);
+        }
+
+        return fresh;
+    }
+
+    private async Task<HashSet<string>> OlderIdsAsync(DateTime from)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var segments = await store.ListSegmentsAsync(OrganizationId, CancellationToken.None);
+        foreach (var segment in segments.Reverse().Where(s => s != tail?.Segment))
+        {
+            var records = AuditChain.Parse(await store.ReadSegmentAsync(OrganizationId, segment, CancellationToken.None));
+            foreach (var record in records)
+            {
+                ids.Add(record.Id);
+            }
+
+            if (records.Count > 0 && records[^1].Time < from)
+            {
+                break;
+            }
+        }
+
+        return ids;
+    }
+
+    // Before this activation takes a vault's first events, the vault is on the stored list, so a
+    // successor that lost them knows whom to ask.
+    private async Task<bool> ListStagingVaultAsync(string vaultId)
+    {
+        if (stagingListed.Contains(vaultId))
+        {
+            return true;
+        }
+
+        await stagingListGate.WaitAsync();
+        try
+        {
+            if (stagingListed.Contains(vaultId))
+            {
+                return true;
+            }
+
+            await ReadStagingListAsync();
+            return stagingListed.Contains(vaultId) || await WriteStagingListAsync([.. stagingListed, .. stagingInFlight.Keys, vaultId]);
+        }
+        finally
+        {
+            stagingListGate.Release();
+        }
+    }
+
+    private async Task ReadStagingListAsync()
+    {
+        if (!stagingListRead)
+        {
+            var (vaults, etag) = await store.ReadStagingVaultsAsync(OrganizationId, CancellationToken.None);
+            stagingListed = new HashSet<string>(vaults, StringComparer.Ordinal);
+            recovering = new HashSet<string>(vaults, StringComparer.Ordinal);
+            stagingListETag = etag;
+            stagingListRead = true;
+        }
+    }
+
+    // Guarded by the ETag: a second activation's list is merged, never overwritten.
+    private async Task<bool> WriteStagingListAsync(HashSet<string> vaults)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (await store.TryWriteStagingVaultsAsync(OrganizationId, vaults, stagingListETag, CancellationToken.None) is { } etag)
+            {
+                stagingListETag = etag;
+                stagingListed = vaults;
+                return true;
+            }
+
+            var (stored, storedETag) = await store.ReadStagingVaultsAsync(OrganizationId, CancellationToken.None);
+            vaults.UnionWith(stored);
+            recovering.UnionWith(stored.Where(v => !stagingListed.Contains(v)));
+            stagingListETag = storedETag;
+        }
+
+        return false;
+    }
+
+    // Asks the vaults an earlier activation may have lost events of to deliver them again, then
+    // keeps on the list only the vaults whose events still wait here or are being taken.
+    private async Task UpkeepAsync()
+    {
+        try
+        {
+            await stagingListGate.WaitAsync();
+            try
+            {
+                await ReadStagingListAsync();
+            }
+            finally
+            {
+                stagingListGate.Release();
+            }
+
+            if (recovering.Count > 0)
+            {
+                var delivered = new List<string>();
+                foreach (var chunk in recovering.ToList().Chunk(RecoveryParallelism))
+                {
+                    await Task.WhenAll(chunk.Select(async vaultId =>
+                    {
+                        try
+                        {
+                            if (await GrainFactory.GetGrain<IVaultGrain>(vaultId).DeliverAuditEvents() == VaultError.None)
+                            {
+                                delivered.Add(vaultId);
+                            }
+                        }
+                        catch (Exception e) when (e is not OutOfMemoryException)
+                        {
+                            logger.LogWarning("Audit trail of {OrganizationId}: vault {VaultId} did not deliver its events yet: {Error}", OrganizationId, vaultId, e.GetType().Name);
+                        }
+                    }));
+                }
+
+                recovering.ExceptWith(delivered);
+                if (delivered.Count > 0)
+                {
+                    logger.LogInformation("Audit trail of {OrganizationId}: {Count} vault(s) delivered what an earlier activation may have lost", OrganizationId, delivered.Count);
+                }
+            }
+
+            await PruneStagingListAsync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning("Audit trail of {OrganizationId}: upkeep of its staging list failed: {Error}", OrganizationId, e.GetType().Name);
+        }
+    }
+
+    private async Task PruneStagingListAsync()
+    {
+        await stagingListGate.WaitAsync();
+        try
+        {
+            if (!stagingListRead)
+            {
+                return;
+            }
+
+            var keep = new HashSet<string>(recovering, StringComparer.Ordinal);
+            keep.UnionWith(stagingInFlight.Keys);
+            keep.UnionWith(waiting.Select(w => w.VaultId).OfType<string>());
+            if (!keep.SetEquals(stagingListed))
+            {
+                await WriteStagingListAsync(keep);
+            }
+        }
+        finally
+        {
+            stagingListGate.Release();
+        }
+    }
+
+    private DateTime Now() => Timestamps.TruncateToMilliseconds(clock.GetUtcNow().UtcDateTime);
+
+    /// <summary>An event waiting for the next write: with the caller that waits for it (appends, and staging while failing), or staged by a vault.</summary>
+    private sealed class Waiting(string id, AuditEntry entry, TaskCompletionSource<VaultError>? caller, DateTime since, string? vaultId = null)
+    {
+        /// <summary>The vault that staged it, if one did.</summary>
+        public string? VaultId { get; } = vaultId;
+
+        public string Id { get; } = id;
+
+        public AuditEntry Entry { get; } = entry;
+
+        public TaskCompletionSource<VaultError>? Caller { get; } = caller;
+
+        public DateTime Since { get; } = since;
+
+        /// <summary>Completed once it is written (or its write failed), for those who asked.</summary>
+        public TaskCompletionSource<VaultError>? Written { get; set; }
+
+        /// <summary>Someone waits for it to be written now.</summary>
+        public bool Flush { get; set; }
     }
 
     // The segment in memory first (it is the newest), then the older ones from storage.

@@ -35,6 +35,8 @@ internal sealed class VaultGrain(
     // answer by then is reported and the write is acknowledged anyway (its proxies' one-second
     // stamp check still catches the change once the runtime grain is back).
     private static readonly TimeSpan RuntimeNotifyTimeout = TimeSpan.FromSeconds(1);
+    // Within Orleans' default call timeout (30 s), so the trail that asks hears the answer.
+    private static readonly TimeSpan AuditDeliveryTimeout = TimeSpan.FromSeconds(20);
     private VaultLog log = null!;
     // The log could not be read (a damaged record): every call is refused, nothing is written over it.
     private bool unreadable;
@@ -799,8 +801,14 @@ internal sealed class VaultGrain(
 
     private Task<VaultError> CommitAsync(AuditEntry? audit = null) => log.CommitAsync(audit);
 
-    async Task<bool> IVaultLogHooks.BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot) =>
-        await AuditTrail(snapshot).Append([.. events]) == VaultError.None;
+    async Task<bool> IVaultLogHooks.StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) =>
+        await AuditTrail(snapshot).Stage(VaultId, events, untilWritten, again) == VaultError.None;
+
+    Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot) =>
+        AuditTrail(snapshot).AwaitWritten(lastEventIds);
+
+    public Task<VaultError> DeliverAuditEvents() =>
+        unreadable ? Task.FromResult(VaultError.Unavailable) : log.WhenAuditWrittenAsync(AuditDeliveryTimeout);
 
     void IVaultLogHooks.Seal(VaultModel snapshot)
     {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using VaultGrains.Domain;
 using VaultGrains.Grains.Audit;
 
 namespace VaultGrains.Grains.Vaults;
@@ -7,8 +8,15 @@ namespace VaultGrains.Grains.Vaults;
 /// <summary>What the vault grain does around each batch's write: its rules, not the log's.</summary>
 internal interface IVaultLogHooks
 {
-    /// <summary>Makes the batch's audit events durable before its write; false fails the batch with <see cref="VaultError.AuditUnavailable"/>.</summary>
-    Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot);
+    /// <summary>
+    /// Gives a batch's events to the organization's trail before the batch is written (its record
+    /// holds them too); with <paramref name="untilWritten"/>, answers only once the trail wrote them.
+    /// False: the trail refused (it is failing), and the batch fails with <see cref="VaultError.AuditUnavailable"/>.
+    /// </summary>
+    Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again = false);
+
+    /// <summary>Completes once the trail has written the events named (the last of each staged batch): <see cref="VaultError.None"/>, else they must be staged again.</summary>
+    Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot);
 
     /// <summary>Seals the state about to be written (<see cref="VaultState.IntegritySeal"/>); runs for every batch that leaves the vault existing.</summary>
     void Seal(VaultModel snapshot);
@@ -32,8 +40,14 @@ internal sealed record VaultLogCursor(
     int RecordsSinceCheckpoint,
     string? LegacyETag)
 {
+    /// <summary>Audit events the log holds that are not known to be in the trail, oldest first.</summary>
+    public IReadOnlyList<UnwrittenAudit> UnwrittenAudit { get; init; } = [];
+
     public static VaultLogCursor Unwritten(string? legacyETag) => new(null, 0, 1, 0, null, [], 0, 0, legacyETag);
 }
+
+/// <summary>One batch's audit events in the log, not yet known to be in the trail; <see cref="Sequence"/> is the record that holds them.</summary>
+internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEvent> Events);
 
 /// <summary>
 /// A vault's write path: group commit on a log. Changes are applied to <see cref="Tentative"/> (the
@@ -46,6 +60,15 @@ internal sealed record VaultLogCursor(
 /// Compaction writes a checkpoint of the whole vault into a new log and seals the old one with a
 /// record naming it, under the same append-position guard; the seal is the commit point, so a
 /// compaction interrupted at any step leaves the old log (and everything acknowledged) readable.
+/// <para>
+/// Audit events are written in the batch's own record, so a change and its events become durable
+/// in the same write. The organization's trail takes them before the write (and refuses while it is
+/// failing, which fails the batch) and copies them into its hash chain within a second; until it
+/// confirms, they are <see cref="UnwrittenAudit"/>, staged again after a trail failure and after
+/// activation (the trail skips copies it holds). Each record notes how far the trail has confirmed;
+/// a checkpoint carries the events still unconfirmed. A vault is deleted only after its trail
+/// wrote everything, the deletion's own event included.
+/// </para>
 /// </summary>
 internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCodec codec, VaultLogOptions options, IVaultLogHooks hooks, ILogger logger)
 {
@@ -54,6 +77,8 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
     private bool writing;
     private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
+    private readonly List<UnwrittenAudit> unwrittenAudit = [];
+    private Task? delivery;
 
     /// <summary>What storage holds: served to readers.</summary>
     public VaultModel Confirmed { get; private set; } = VaultModel.From(new VaultState());
@@ -73,6 +98,29 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         Confirmed = VaultModel.From(state);
         Tentative = Confirmed.Clone();
         cursor = read;
+        unwrittenAudit.AddRange(read.UnwrittenAudit);
+        if (unwrittenAudit.Count > 0)
+        {
+            DeliverAuditInBackground(stageFirst: true);
+        }
+    }
+
+    /// <summary>Waits until every audit event this log holds is confirmed in the trail (at most <paramref name="timeout"/>).</summary>
+    public async Task<VaultError> WhenAuditWrittenAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (unwrittenAudit.Count > 0)
+        {
+            if (IsStale || DateTime.UtcNow >= deadline)
+            {
+                return VaultError.AuditUnavailable;
+            }
+
+            DeliverAuditInBackground(stageFirst: false);
+            await Task.WhenAny(delivery!, Task.Delay(deadline - DateTime.UtcNow));
+        }
+
+        return VaultError.None;
     }
 
     /// <summary>
@@ -110,13 +158,22 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
 
             var checkpoint = codec.Decode<VaultCheckpointRecord>(checkpointFrame);
             var model = VaultModel.From(checkpoint.State);
+            var audit = (checkpoint.UnwrittenAudit ?? []).Select(events => new UnwrittenAudit(checkpointFrame.Sequence, events)).ToList();
+            var auditWrittenThrough = 0L;
             string? next = null;
             foreach (var frame in contents.Frames.Skip(1))
             {
                 switch (frame.Kind)
                 {
                     case VaultLogRecordKind.Batch:
-                        Apply(model, codec.Decode<VaultBatchRecord>(frame));
+                        var batch = codec.Decode<VaultBatchRecord>(frame);
+                        Apply(model, batch);
+                        auditWrittenThrough = Math.Max(auditWrittenThrough, batch.AuditWrittenThrough);
+                        if (batch.AuditEvents is { Count: > 0 } events)
+                        {
+                            audit.Add(new UnwrittenAudit(frame.Sequence, events));
+                        }
+
                         break;
                     case VaultLogRecordKind.Seal:
                         next = codec.Decode<VaultSealRecord>(frame).NextLog;
@@ -138,7 +195,10 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             var last = contents.Frames[^1];
             return (model.State, new VaultLogCursor(
                 log, bytes.Length, last.Sequence + 1, GenerationOf(log), head.ETag, superseded,
-                bytes.Length - checkpointFrame.Length, contents.Frames.Count - 1, null));
+                bytes.Length - checkpointFrame.Length, contents.Frames.Count - 1, null)
+            {
+                UnwrittenAudit = model.Exists ? audit.Where(a => a.Sequence > auditWrittenThrough).ToList() : [],
+            });
         }
     }
 
@@ -204,7 +264,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                 {
                     // Until the trail's append is answered, a failure is the trail's.
                     failure = VaultError.AuditUnavailable;
-                    if (!await batch.EventsDurable)
+                    if (!await (batch.EventsStaged ?? StageBeforeEraseAsync(batch)))
                     {
                         throw new AuditUnavailableException();
                     }
@@ -215,7 +275,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                         hooks.Seal(batch.Snapshot);
                     }
 
-                    var write = WriteAsync(Confirmed, batch.Snapshot, batch.Touched);
+                    var write = WriteAsync(Confirmed, batch.Snapshot, batch.Touched, batch.Staged);
                     if (!write.IsCompleted)
                     {
                         ahead = Take();
@@ -271,8 +331,107 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         pendingAudit = [];
         var touched = Tentative.TakeTouched();
         var snapshot = Tentative.Clone();
-        var durable = events.Count > 0 ? hooks.BeforeWriteAsync(events, snapshot) : Task.FromResult(true);
-        return new PendingBatch(done, events, touched, snapshot, durable);
+        var staged = events.Select(e => new StagedAuditEvent(ResourceId.New(ResourceId.Event), e)).ToList();
+
+        // A deletion is staged by the write loop once the batches before it are written (null here).
+        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? hooks.StageAsync(staged, snapshot, untilWritten: false) : null;
+        return new PendingBatch(done, events, staged, touched, snapshot, stagedTask);
+    }
+
+    // A deleted vault's log is gone, and with it the events the trail has not confirmed: so every
+    // earlier event must be confirmed first, and the deletion's own events are written before it.
+    private async Task<bool> StageBeforeEraseAsync(PendingBatch batch)
+    {
+        try
+        {
+            for (var attempt = 0; unwrittenAudit.Count > 0; attempt++)
+            {
+                var waitingFor = unwrittenAudit.ToList();
+                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed) == VaultError.None)
+                {
+                    Confirm(waitingFor);
+                }
+                else if (attempt == 2 || !await StageAgainAsync(waitingFor))
+                {
+                    return false;
+                }
+            }
+
+            return batch.Staged.Count == 0 || await hooks.StageAsync(batch.Staged, Confirmed, untilWritten: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning("Vault {VaultId}: the trail did not confirm its events before a deletion: {Error}", vaultId, e.GetType().Name);
+            return false;
+        }
+    }
+
+    private async Task<bool> StageAgainAsync(IEnumerable<UnwrittenAudit> batches)
+    {
+        foreach (var batch in batches)
+        {
+            if (!await hooks.StageAsync(batch.Events, Confirmed, untilWritten: false, again: true))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void Confirm(IReadOnlyCollection<UnwrittenAudit> written)
+    {
+        foreach (var batch in written)
+        {
+            unwrittenAudit.Remove(batch);
+        }
+    }
+
+    // Everything in records up to this sequence is in the trail.
+    private long AuditWrittenThrough() =>
+        unwrittenAudit.Count == 0 ? cursor.NextSequence - 1 : unwrittenAudit.Min(u => u.Sequence) - 1;
+
+    private void DeliverAuditInBackground(bool stageFirst)
+    {
+        if (delivery is null || delivery.IsCompleted)
+        {
+            delivery = DeliverAuditAsync(stageFirst);
+        }
+    }
+
+    // Waits for the trail to confirm what the log holds; when it does not (it failed a write, or
+    // an activation of it was lost with what it had taken), stages the events again, with backoff.
+    private async Task DeliverAuditAsync(bool stageFirst)
+    {
+        var delay = TimeSpan.FromMilliseconds(500);
+        while (unwrittenAudit.Count > 0 && !IsStale)
+        {
+            var waitingFor = unwrittenAudit.ToList();
+            try
+            {
+                if (!stageFirst && await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed) == VaultError.None)
+                {
+                    Confirm(waitingFor);
+                    delay = TimeSpan.FromMilliseconds(500);
+                    continue;
+                }
+
+                if (!stageFirst)
+                {
+                    await Task.Delay(delay);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                }
+
+                stageFirst = false;
+                await StageAgainAsync(unwrittenAudit.ToList());
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning("Vault {VaultId}: its trail did not confirm {Count} batch(es) of events yet: {Error}", vaultId, waitingFor.Count, e.GetType().Name);
+                await Task.Delay(delay);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
     }
 
     // A batch taken behind a failed write is never written. Its events may already be in the trail,
@@ -282,7 +441,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         bool landed;
         try
         {
-            landed = await batch.EventsDurable;
+            landed = batch.EventsStaged is { } staged && await staged;
         }
         catch (Exception)
         {
@@ -296,11 +455,12 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private sealed record PendingBatch(
         TaskCompletionSource<VaultError> Done,
         List<AuditEntry> Events,
+        List<StagedAuditEvent> Staged,
         IReadOnlySet<string> Touched,
         VaultModel Snapshot,
-        Task<bool> EventsDurable);
+        Task<bool>? EventsStaged);
 
-    private async Task WriteAsync(VaultModel before, VaultModel after, IReadOnlySet<string> touched)
+    private async Task WriteAsync(VaultModel before, VaultModel after, IReadOnlySet<string> touched, List<StagedAuditEvent> staged)
     {
         if (!after.Exists)
         {
@@ -308,7 +468,12 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             return;
         }
 
-        var record = new VaultBatchRecord { IntegritySeal = after.State.IntegritySeal };
+        var record = new VaultBatchRecord
+        {
+            IntegritySeal = after.State.IntegritySeal,
+            AuditEvents = staged.Count > 0 ? staged : null,
+            AuditWrittenThrough = AuditWrittenThrough(),
+        };
         if (!before.Exists || !VaultHeader.Of(before.State).SameAs(after.State))
         {
             record.Header = VaultHeader.Of(after.State);
@@ -338,11 +503,12 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         if (cursor.Log is null || shreds || cursor.Superseded.Count > 0 || frame.Length > VaultLogFormat.MaxAppendBytes
             || cursor.BytesSinceCheckpoint + frame.Length > options.CompactAfterBytes || cursor.RecordsSinceCheckpoint + 1 > options.CompactAfterRecords)
         {
-            await CompactAsync(after);
+            await CompactAsync(after, staged);
             return;
         }
 
         await store.AppendAsync(vaultId, cursor.Log, cursor.Position, frame, CancellationToken.None);
+        Unconfirmed(cursor.NextSequence, staged);
         cursor = cursor with
         {
             Position = cursor.Position + frame.Length,
@@ -358,12 +524,18 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     /// append), or for a vault without a log by creating its head. Moving the head and deleting
     /// the old logs come after and may fail: readers follow the seals.
     /// </summary>
-    private async Task CompactAsync(VaultModel state)
+    private async Task CompactAsync(VaultModel state, List<StagedAuditEvent> staged)
     {
         var sequence = cursor.NextSequence;
         var generation = cursor.Generation + 1;
         var log = $"{generation:D10}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
-        var checkpoint = new VaultCheckpointRecord { State = state.State, MigratedFromETag = cursor.LegacyETag };
+        List<List<StagedAuditEvent>> unwritten = [.. unwrittenAudit.Select(u => u.Events.ToList())];
+        if (staged.Count > 0)
+        {
+            unwritten.Add(staged);
+        }
+
+        var checkpoint = new VaultCheckpointRecord { State = state.State, MigratedFromETag = cursor.LegacyETag, UnwrittenAudit = unwritten.Count > 0 ? unwritten : null };
         var checkpointFrame = VaultLogFormat.Encode(vaultId, VaultLogRecordKind.Checkpoint, sequence, codec.Encode(checkpoint));
         await store.WriteCheckpointAsync(vaultId, log, checkpointFrame, CancellationToken.None);
 
@@ -400,6 +572,16 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         }
 
         cursor = new VaultLogCursor(log, checkpointFrame.Length, sequence + 1, generation, headETag, superseded, 0, 0, null);
+        Unconfirmed(sequence, staged);
+    }
+
+    private void Unconfirmed(long sequence, List<StagedAuditEvent> staged)
+    {
+        if (staged.Count > 0)
+        {
+            unwrittenAudit.Add(new UnwrittenAudit(sequence, staged));
+            DeliverAuditInBackground(stageFirst: false);
+        }
     }
 
     /// <summary>Deletes the vault: an erase record at this activation's position (the commit point), then every blob it had.</summary>

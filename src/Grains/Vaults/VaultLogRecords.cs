@@ -52,6 +52,12 @@ internal sealed class VaultBatchRecord
 
     /// <summary>The whole vault's integrity seal after the batch (<see cref="VaultState.IntegritySeal"/>).</summary>
     [Id(4)] public byte[]? IntegritySeal { get; set; }
+
+    /// <summary>The batch's audit events, durable here with the change; the organization's trail copies them.</summary>
+    [Id(5)] public List<StagedAuditEvent>? AuditEvents { get; set; }
+
+    /// <summary>Every audit event of the records up to this sequence number is known to be in the trail.</summary>
+    [Id(6)] public long AuditWrittenThrough { get; set; }
 }
 
 /// <summary>The whole vault as of the record's sequence number.</summary>
@@ -62,6 +68,9 @@ internal sealed class VaultCheckpointRecord
 
     /// <summary>The ETag of the grain-storage blob this vault was moved from, on the first checkpoint after an upgrade.</summary>
     [Id(1)] public string? MigratedFromETag { get; set; }
+
+    /// <summary>Audit events of earlier records (and of this batch) not yet known to be in the trail, a list per batch.</summary>
+    [Id(2)] public List<List<StagedAuditEvent>>? UnwrittenAudit { get; set; }
 }
 
 /// <summary>The last record of a log that compaction replaced: the log that continues it starts with a checkpoint of the same sequence number.</summary>

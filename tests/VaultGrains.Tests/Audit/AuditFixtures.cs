@@ -23,6 +23,10 @@ public class AuditFixture : ApiFixture
         });
     }
 
+    /// <summary>Collects every idle activation in the silo, as Orleans does after their idle time.</summary>
+    public Task DeactivateAllAsync() =>
+        SiloServices.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
     /// <summary>The organization's segment blobs as stored, oldest first.</summary>
     public async Task<List<(string Name, string Text)>> ReadSegmentsAsync(string organizationId)
     {
@@ -56,6 +60,8 @@ public sealed class ShortRetentionAuditFixture : AuditFixture
     protected override void ConfigureSettings(Dictionary<string, string?> settings)
     {
         settings["Audit:SegmentBytes"] = "2048";
+        // Each change its own write, so the small segments fill one after another.
+        settings["Audit:WriteDelay"] = "00:00:00";
         settings["Audit:Retention"] = "00:00:02";
     }
 }
@@ -82,6 +88,12 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
 
     public Task WriteAnchorAsync(string organizationId, AuditAnchor anchor, CancellationToken cancellationToken) =>
         Check() ?? inner.WriteAnchorAsync(organizationId, anchor, cancellationToken);
+
+    public Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken) =>
+        Check<(IReadOnlyList<string>, string?)>() ?? inner.ReadStagingVaultsAsync(organizationId, cancellationToken);
+
+    public Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken) =>
+        Check<string?>() ?? inner.TryWriteStagingVaultsAsync(organizationId, vaults, etag, cancellationToken);
 
     private Task<T>? Check<T>() => Down ? Task.FromException<T>(new IOException("audit storage is down (test)")) : null;
 

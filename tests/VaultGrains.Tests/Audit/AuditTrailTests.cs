@@ -134,6 +134,8 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
             await CreateSecretAsync(client, vaultId, $"KEY_{i}");
         }
 
+        // A read writes what waits (vaults' events reach the chain within Audit:WriteDelay).
+        Assert.Equal(7, (await AllEventsAsync(client)).Count);
         var (name, text) = (await fixture.ReadSegmentsAsync(organizationId)).Single();
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
         var victim = JsonDocument.Parse(lines[4].Split('\t')[1]).RootElement.GetProperty("id").GetString();
@@ -167,9 +169,12 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         fixture.AuditStore.Down = true;
         try
         {
+            // The first refusal is a change that waits for its own write; from then on the trail
+            // knows it is failing, and a vault's change waits for its write too and is refused.
+            await AssertError(await client.PostAsJsonAsync("/api/public/v1/runtimes", new { name = "refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
             await AssertError(await client.PostAsJsonAsync(Secrets(vaultId), new { env_key = "LOST", value = "never-stored" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
             await AssertError(await client.PostAsJsonAsync(Vaults, new { name = "Refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
-            await AssertError(await client.PostAsJsonAsync("/api/public/v1/runtimes", new { name = "refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
+            await AssertError(await client.PatchAsJsonAsync($"{Secrets(vaultId)}/{await SecretIdAsync(client, vaultId, "KEPT")}", new { value = "never-stored-either" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
             Assert.Equal(["KEPT"], (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray().Select(s => s.GetProperty("env_key").GetString()));
             Assert.Single((await ApiFixture.ReadAsync(await client.GetAsync(Vaults))).EnumerateArray());
         }
@@ -183,9 +188,54 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(["KEPT", "LOST"], (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray().Select(s => s.GetProperty("env_key").GetString()));
         var secretCreates = (await AllEventsAsync(client, "?action=secret.create")).Where(e => e.GetProperty("outcome").GetString() == "success").ToList();
         Assert.Equal(["LOST", "KEPT"], secretCreates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
+        Assert.DoesNotContain(await AllEventsAsync(client), e => e.GetProperty("action").GetString() is "runtime.create" or "vault.create" && e.GetProperty("outcome").GetString() == "success" && e.GetProperty("resource").GetProperty("vault_id").GetString() != vaultId);
         var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
         Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
     }
+
+    [Fact]
+    public async Task A_change_taken_before_the_trail_failed_keeps_its_event_through_the_loss_of_the_trail_activation()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, vaultId, "BEFORE");
+        Assert.Equal(4, (await AllEventsAsync(client)).Count);
+
+        // The trail takes the event and answers; the change is acknowledged with the event in the
+        // vault's own log record. Then the trail's storage goes away before it wrote the event,
+        // and its activation (holding the event in memory only) is collected: the event is lost
+        // there, and only the vault's log still has it.
+        fixture.AuditStore.Down = true;
+        string takenId;
+        try
+        {
+            takenId = (await CreateSecretAsync(client, vaultId, "TAKEN")).GetProperty("id").GetString()!;
+            await fixture.DeactivateAllAsync();
+        }
+        finally
+        {
+            fixture.AuditStore.Down = false;
+        }
+
+        // The next activation of the trail finds the vault on its stored list and asks it to deliver.
+        var creates = (await AllEventsAsync(client, "?action=secret.create")).ToList();
+        Assert.Equal(["TAKEN", "BEFORE"], creates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
+        Assert.Equal(takenId, creates[0].GetProperty("resource").GetProperty("secret_id").GetString());
+        Assert.All(creates, e => Assert.Equal("success", e.GetProperty("outcome").GetString()));
+
+        // Delivered again (the vault's next activation, a second ask): still exactly one event each.
+        await fixture.DeactivateAllAsync();
+        await CreateSecretAsync(client, vaultId, "AFTER");
+        var again = await AllEventsAsync(client, "?action=secret.create");
+        Assert.Equal(["AFTER", "TAKEN", "BEFORE"], again.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        Assert.Equal(6, verified.GetProperty("verified").GetInt32());
+    }
+
+    private static async Task<string> SecretIdAsync(HttpClient client, string vaultId, string envKey) =>
+        (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray()
+            .Single(s => s.GetProperty("env_key").GetString() == envKey).GetProperty("id").GetString()!;
 }
 
 public sealed class AuditRetentionTests(ShortRetentionAuditFixture fixture) : IClassFixture<ShortRetentionAuditFixture>

@@ -269,6 +269,74 @@ public sealed class VaultLogTests
     });
 
     [Fact]
+    public Task A_batchs_events_are_in_its_own_record_and_stay_owed_to_the_trail_until_it_confirms_them() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+
+        // The trail took the events (answered) but has not written them: the change is acknowledged
+        // with its events durable in its own record, and they are owed to the trail.
+        log.Tentative.Add(Secret("OWED"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("OWED")));
+        var staged = Assert.Single(hooks.Staged).Events.Single();
+        Assert.StartsWith("evt_", staged.Id, StringComparison.Ordinal);
+        var owed = Assert.Single((await ReadCursorAsync()).UnwrittenAudit);
+        Assert.Equal([staged], owed.Events);
+
+        // Until the trail confirms, they are staged again (marked as such, so the trail skips a copy it holds).
+        await WaitUntilAsync(() => hooks.Staged.Count >= 2);
+        Assert.Equal(staged.Id, hooks.Staged[1].Events.Single().Id);
+
+        hooks.TrailWrites = VaultError.None;
+        await WaitUntilAsync(() => log.WhenAuditWrittenAsync(TimeSpan.Zero).Result == VaultError.None);
+
+        // The next record says how far the trail confirmed: read back, nothing is owed.
+        Assert.Equal(VaultError.None, await AddAsync(log, "NEXT"));
+        Assert.Empty((await ReadCursorAsync()).UnwrittenAudit);
+    });
+
+    [Fact]
+    public Task A_checkpoint_carries_the_events_still_owed_to_the_trail() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
+        var log = await OpenAsync(new VaultLogOptions { CompactAfterRecords = 1 }, hooks);
+        await CreateVaultAsync(log);
+        log.Tentative.Add(Secret("FIRST"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("FIRST")));
+        log.Tentative.Add(Secret("SECOND"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("SECOND")));
+        log.Tentative.Add(Secret("THIRD"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("THIRD")));
+
+        // The log was compacted past its first record: the old records are gone, their events are not.
+        Assert.Equal(["FIRST", "SECOND", "THIRD"], (await ReadCursorAsync()).UnwrittenAudit.SelectMany(u => u.Events).Select(e => e.Entry.Resource.EnvKey));
+        Assert.True(store.Calls.Count(c => c.StartsWith("WriteCheckpoint", StringComparison.Ordinal)) >= 2);
+    });
+
+    [Fact]
+    public Task A_vault_is_deleted_only_once_the_trail_wrote_every_event_it_owes() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        log.Tentative.Add(Secret("OWED"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("OWED")));
+
+        log.Tentative.Erase();
+        Assert.Equal(VaultError.AuditUnavailable, await log.CommitAsync(Audit()));
+        Assert.Equal(["OWED"], EnvKeys(await OpenAsync()));
+        Assert.DoesNotContain(hooks.Staged, s => s.UntilWritten);
+
+        hooks.TrailWrites = VaultError.None;
+        var again = await OpenAsync(hooks: hooks);
+        again.Tentative.Erase();
+        Assert.Equal(VaultError.None, await again.CommitAsync(Audit()));
+        Assert.True(hooks.Staged[^1].UntilWritten);
+        Assert.Null(store.HeadOf(VaultId));
+    });
+
+    [Fact]
     public Task The_next_batchs_events_go_to_the_trail_while_the_previous_batch_is_appended() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
@@ -338,6 +406,9 @@ public sealed class VaultLogTests
 
     private static AuditEntry Audit() => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId), null);
 
+    private async Task<VaultLogCursor> ReadCursorAsync() =>
+        (await VaultLog.ReadAsync(VaultId, store, new VaultLogCodec(Serializer), CancellationToken.None)).Cursor;
+
     private async Task<VaultLog> OpenAsync(VaultLogOptions? options = null, Hooks? hooks = null)
     {
         var log = new VaultLog(VaultId, store, new VaultLogCodec(Serializer), options ?? new VaultLogOptions(), hooks ?? new Hooks(), NullLogger.Instance);
@@ -390,10 +461,34 @@ public sealed class VaultLogTests
 
         public List<(IReadOnlyList<AuditEntry> Events, VaultError Failure)> FailedEvents { get; } = [];
 
-        public Task<bool> BeforeWriteAsync(IReadOnlyList<AuditEntry> events, VaultModel snapshot)
+        /// <summary>Every staging, in order: the events and whether the caller waits for them to be written.</summary>
+        public List<(IReadOnlyList<StagedAuditEvent> Events, bool UntilWritten)> Staged { get; } = [];
+
+        /// <summary>What the trail answers when asked whether events are written.</summary>
+        public VaultError TrailWrites { get; set; } = VaultError.None;
+
+        /// <summary>Each question of whether events are written: the last event id of each batch asked about.</summary>
+        public List<IReadOnlyList<string>> AskedWritten { get; } = [];
+
+        public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again)
         {
-            EventsSent.Add(events);
+            lock (Staged)
+            {
+                Staged.Add((events, untilWritten));
+                EventsSent.Add([.. events.Select(e => e.Entry)]);
+            }
+
             return HoldTrail is { } hold ? hold.Task : Task.FromResult(TrailAccepts);
+        }
+
+        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot)
+        {
+            lock (Staged)
+            {
+                AskedWritten.Add(lastEventIds);
+            }
+
+            return Task.FromResult(TrailWrites);
         }
 
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
