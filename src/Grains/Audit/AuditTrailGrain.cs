@@ -48,7 +48,8 @@ internal sealed class AuditTrailGrain(
 
     private readonly List<Waiting> waiting = [];
     private readonly Dictionary<string, Waiting> waitingById = new(StringComparer.Ordinal);
-    // Ids in the chain from ChainedSince on (the segment being appended to, and what this activation wrote).
+    // Ids in the chain from ChainedSince on (the segment being appended to, and what this activation
+    // wrote), and older ones a vault sent again that were found in storage.
     private readonly HashSet<string> chained = new(StringComparer.Ordinal);
     private DateTime chainedSince = DateTime.MaxValue;
     private bool writing;
@@ -536,6 +537,8 @@ internal sealed class AuditTrailGrain(
                 older ??= await OlderIdsAsync(made - ClockSkew);
                 if (older.Contains(staged.Id))
                 {
+                    // Known from here on, so the vault's question whether it is written is answered.
+                    chained.Add(staged.Id);
                     continue;
                 }
             }

@@ -66,6 +66,16 @@ public sealed class ShortRetentionAuditFixture : AuditFixture
     }
 }
 
+/// <summary>Small segments, each change its own write: a vault's event is soon older than the segment being appended to.</summary>
+public sealed class SmallSegmentAuditFixture : AuditFixture
+{
+    protected override void ConfigureSettings(Dictionary<string, string?> settings)
+    {
+        settings["Audit:SegmentBytes"] = "2048";
+        settings["Audit:WriteDelay"] = "00:00:00";
+    }
+}
+
 /// <summary>An audit store that fails every call while <see cref="Down"/> is set, as an unreachable storage account would.</summary>
 public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
 {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -268,5 +269,41 @@ public sealed class AuditRetentionTests(ShortRetentionAuditFixture fixture) : IC
         var events = (await ApiFixture.ReadAsync(await client.GetAsync("/api/public/v1/audit-events?limit=1000"))).GetProperty("events");
         Assert.Contains(events.EnumerateArray(), e => e.GetProperty("resource").TryGetProperty("env_key", out var key) && key.GetString() == "NEW");
         Assert.DoesNotContain(events.EnumerateArray(), e => e.GetProperty("resource").TryGetProperty("env_key", out var key) && key.GetString() == "OLD_0");
+    }
+}
+
+public sealed class AuditRedeliveryTests(SmallSegmentAuditFixture fixture) : IClassFixture<SmallSegmentAuditFixture>
+{
+    [Fact]
+    public async Task Events_a_vault_sends_again_long_after_are_found_in_older_segments_and_not_chained_twice()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var quiet = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, quiet, "ONCE");
+
+        // The vault is collected before a later record could note that the trail confirmed ONCE's
+        // event: its log still owes it, and its next activation sends it again.
+        await fixture.DeactivateAllAsync();
+        var busy = await ApiFixture.CreateVaultAsync(client);
+        for (var i = 0; i < 12; i++)
+        {
+            await CreateSecretAsync(client, busy, $"FILLER_{i}");
+        }
+
+        var segments = await fixture.ReadSegmentsAsync(organizationId);
+        Assert.True(segments.Count >= 3, $"{segments.Count} segment(s): expected several small ones");
+        Assert.DoesNotContain("\"ONCE\"", segments[^1].Text, StringComparison.Ordinal);
+
+        await fixture.DeactivateAllAsync();
+        Assert.Single((await ApiFixture.ReadAsync(await client.GetAsync(Secrets(quiet)))).EnumerateArray());
+        var grains = fixture.SiloServices.GetRequiredService<IGrainFactory>();
+        Assert.Equal(VaultError.None, await grains.GetGrain<IVaultGrain>(quiet).DeliverAuditEvents());
+
+        var page = await ApiFixture.ReadAsync(await client.GetAsync($"/api/public/v1/audit-events?action=secret.create&vault_id={quiet}"));
+        Assert.Single(page.GetProperty("events").EnumerateArray());
+        var stored = string.Concat((await fixture.ReadSegmentsAsync(organizationId)).Select(s => s.Text));
+        Assert.Equal(1, stored.Split("\"env_key\":\"ONCE\"").Length - 1);
+        var verified = await ApiFixture.ReadAsync(await fixture.CreateClient(ApiFixture.AdminToken).GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
     }
 }
