@@ -805,8 +805,8 @@ internal sealed class VaultGrain(
     async Task<bool> IVaultLogHooks.StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) =>
         await AuditTrail(snapshot).Stage(VaultId, events, untilWritten, again) == VaultError.None;
 
-    Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot) =>
-        AuditTrail(snapshot).AwaitWritten(lastEventIds);
+    Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now) =>
+        AuditTrail(snapshot).AwaitWritten(lastEventIds, now);
 
     public Task<VaultError> DeliverAuditEvents() =>
         unreadable ? Task.FromResult(VaultError.Unavailable) : log.WhenAuditWrittenAsync(AuditDeliveryTimeout);

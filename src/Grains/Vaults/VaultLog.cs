@@ -16,7 +16,7 @@ internal interface IVaultLogHooks
     Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again = false);
 
     /// <summary>Completes once the trail has written the events named (the last of each staged batch): <see cref="VaultError.None"/>, else they must be staged again.</summary>
-    Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot);
+    Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now);
 
     /// <summary>Seals the state about to be written (<see cref="VaultState.IntegritySeal"/>); runs for every batch that leaves the vault existing.</summary>
     void Seal(VaultModel snapshot);
@@ -355,7 +355,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             for (var attempt = 0; unwrittenAudit.Count > 0; attempt++)
             {
                 var waitingFor = unwrittenAudit.ToList();
-                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed) == VaultError.None)
+                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed, now: true) == VaultError.None)
                 {
                     Confirm(waitingFor);
                 }
@@ -424,13 +424,14 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                 }
 
                 await Task.WhenAny(Task.Delay(AskTrailEvery), askTrailNow.Task);
-                if (askTrailNow.Task.IsCompleted)
+                var now = askTrailNow.Task.IsCompleted;
+                if (now)
                 {
                     askTrailNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
 
                 waitingFor = unwrittenAudit.ToList();
-                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed) == VaultError.None)
+                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed, now) == VaultError.None)
                 {
                     Confirm(waitingFor);
                     delay = TimeSpan.FromMilliseconds(500);

@@ -485,7 +485,7 @@ public sealed class VaultLogTests
             return HoldTrail is { } hold ? hold.Task : Task.FromResult(TrailAccepts);
         }
 
-        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot)
+        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now)
         {
             lock (Staged)
             {
