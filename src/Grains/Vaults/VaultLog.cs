@@ -79,13 +79,18 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
     private readonly List<UnwrittenAudit> unwrittenAudit = [];
     private Task? delivery;
-    private TaskCompletionSource askTrailNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource askTrail = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool askTrailAtOnce;
+    private int unwrittenEvents;
 
-    // Whether the trail wrote a vault's events only moves the watermark in the next record (and
-    // spares a redelivery after the next activation), so it is asked every few seconds for all
-    // batches at once, not per batch: a call per batch cost spread creates about 9 % of their CPU.
-    // Someone who waits for it (the trail's recovery, a deletion) asks at once.
+    // Whether the trail wrote a vault's events only moves the watermark in the next record, so it
+    // is asked for all batches at once every few seconds, not per batch (a call per batch cost
+    // spread creates about 9 % of their CPU). A busy vault asks as soon as it owes this many events,
+    // since every checkpoint carries what is owed (a hot vault owed 10 s of events, tens of
+    // thousands, and its checkpoints grew to megabytes). Someone who waits for it (the trail's
+    // recovery, a deletion) has the trail write at once.
     private static readonly TimeSpan AskTrailEvery = TimeSpan.FromSeconds(10);
+    private const int AskTrailAfterEvents = 256;
 
     /// <summary>What storage holds: served to readers.</summary>
     public VaultModel Confirmed { get; private set; } = VaultModel.From(new VaultState());
@@ -106,6 +111,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         Tentative = Confirmed.Clone();
         cursor = read;
         unwrittenAudit.AddRange(read.UnwrittenAudit);
+        unwrittenEvents = unwrittenAudit.Sum(u => u.Events.Count);
         if (unwrittenAudit.Count > 0)
         {
             DeliverAuditInBackground(stageFirst: true);
@@ -119,7 +125,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         while (unwrittenAudit.Count > 0)
         {
             DeliverAuditInBackground(stageFirst: false);
-            askTrailNow.TrySetResult();
+            AskTrail(atOnce: true);
             if (IsStale || DateTime.UtcNow >= deadline)
             {
                 return VaultError.AuditUnavailable;
@@ -391,13 +397,22 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     {
         foreach (var batch in written)
         {
-            unwrittenAudit.Remove(batch);
+            if (unwrittenAudit.Remove(batch))
+            {
+                unwrittenEvents -= batch.Events.Count;
+            }
         }
     }
 
     // Everything in records up to this sequence is in the trail.
     private long AuditWrittenThrough() =>
         unwrittenAudit.Count == 0 ? cursor.NextSequence - 1 : unwrittenAudit.Min(u => u.Sequence) - 1;
+
+    private void AskTrail(bool atOnce)
+    {
+        askTrailAtOnce |= atOnce;
+        askTrail.TrySetResult();
+    }
 
     private void DeliverAuditInBackground(bool stageFirst)
     {
@@ -423,11 +438,12 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                     await StageAgainAsync(waitingFor);
                 }
 
-                await Task.WhenAny(Task.Delay(AskTrailEvery), askTrailNow.Task);
-                var now = askTrailNow.Task.IsCompleted;
-                if (now)
+                await Task.WhenAny(Task.Delay(AskTrailEvery), askTrail.Task);
+                var now = askTrailAtOnce;
+                askTrailAtOnce = false;
+                if (askTrail.Task.IsCompleted)
                 {
-                    askTrailNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    askTrail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
 
                 waitingFor = unwrittenAudit.ToList();
@@ -598,6 +614,12 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         if (staged.Count > 0)
         {
             unwrittenAudit.Add(new UnwrittenAudit(sequence, staged));
+            unwrittenEvents += staged.Count;
+            if (unwrittenEvents >= AskTrailAfterEvents)
+            {
+                AskTrail(atOnce: false);
+            }
+
             DeliverAuditInBackground(stageFirst: false);
         }
     }
