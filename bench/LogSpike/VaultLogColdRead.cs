@@ -120,7 +120,7 @@ internal static class VaultLogColdRead
     {
         public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) => Task.FromResult(true);
 
-        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot) => Task.FromResult(VaultError.None);
+        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now) => Task.FromResult(VaultError.None);
 
         public Task AfterWriteAsync(VaultModel committed) => Task.CompletedTask;
 

@@ -123,9 +123,10 @@ public interface IAuditTrailGrain : IGrainWithStringKey
     /// Completes once every listed event is written to the chain: <see cref="VaultError.None"/>, or
     /// <see cref="VaultError.AuditUnavailable"/> when a write failed or this activation does not hold
     /// one of them (an earlier activation took it and was lost): the vault stages them again.
+    /// <paramref name="now"/> writes them at once instead of after <c>Audit:WriteDelay</c> (someone waits).
     /// </summary>
     [Alias("AwaitWritten")]
-    Task<VaultError> AwaitWritten(IReadOnlyList<string> eventIds);
+    Task<VaultError> AwaitWritten(IReadOnlyList<string> eventIds, bool now);
 
     /// <summary>Reads events newest first.</summary>
     [Alias("Query")]

@@ -25,6 +25,7 @@ internal sealed class VaultGrain(
     VaultKeyProtector keyProtector,
     CredentialSeal credentialSeal,
     TimeProvider clock,
+    IOptions<AuditOptions> auditOptions,
     ILogger<VaultGrain> logger) : Grain, IVaultGrain, IIncomingGrainCallFilter, IVaultLogHooks
 {
     private static readonly TimeSpan OrganizationReportTimeout = TimeSpan.FromSeconds(2);
@@ -804,8 +805,8 @@ internal sealed class VaultGrain(
     async Task<bool> IVaultLogHooks.StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) =>
         await AuditTrail(snapshot).Stage(VaultId, events, untilWritten, again) == VaultError.None;
 
-    Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot) =>
-        AuditTrail(snapshot).AwaitWritten(lastEventIds);
+    Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now) =>
+        AuditTrail(snapshot).AwaitWritten(lastEventIds, now);
 
     public Task<VaultError> DeliverAuditEvents() =>
         unreadable ? Task.FromResult(VaultError.Unavailable) : log.WhenAuditWrittenAsync(AuditDeliveryTimeout);
@@ -907,8 +908,9 @@ internal sealed class VaultGrain(
         }));
     }
 
-    private AuditEntry Audit(string action, int status, AuditResource resource, string? changed = null) =>
-        new(AuditActor.Current, action, AuditEntry.Success, status, resource, changed is null ? null : new Dictionary<string, string> { ["changed"] = changed });
+    // With the trail switched off (measurements only) a change carries no event, not even in its record.
+    private AuditEntry? Audit(string action, int status, AuditResource resource, string? changed = null) =>
+        !auditOptions.Value.Enabled ? null : new(AuditActor.Current, action, AuditEntry.Success, status, resource, changed is null ? null : new Dictionary<string, string> { ["changed"] = changed });
 
     // The organization: the committed state's, or for a create the one being written.
     private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>

@@ -284,12 +284,16 @@ public sealed class VaultLogTests
         var owed = Assert.Single((await ReadCursorAsync()).UnwrittenAudit);
         Assert.Equal([staged], owed.Events);
 
-        // Until the trail confirms, they are staged again (marked as such, so the trail skips a copy it holds).
+        // Asked (as the trail's recovery asks), a trail that has not written them gets them again
+        // (marked as such, so it skips a copy it holds).
+        Assert.Equal(VaultError.AuditUnavailable, await log.WhenAuditWrittenAsync(TimeSpan.FromSeconds(2)));
+        Assert.NotEmpty(hooks.AskedWritten);
         await WaitUntilAsync(() => hooks.Staged.Count >= 2);
         Assert.Equal(staged.Id, hooks.Staged[1].Events.Single().Id);
+        Assert.True(hooks.Staged[1].Again);
 
         hooks.TrailWrites = VaultError.None;
-        await WaitUntilAsync(() => log.WhenAuditWrittenAsync(TimeSpan.Zero).Result == VaultError.None);
+        Assert.Equal(VaultError.None, await log.WhenAuditWrittenAsync(TimeSpan.FromSeconds(5)));
 
         // The next record says how far the trail confirmed: read back, nothing is owed.
         Assert.Equal(VaultError.None, await AddAsync(log, "NEXT"));
@@ -462,7 +466,7 @@ public sealed class VaultLogTests
         public List<(IReadOnlyList<AuditEntry> Events, VaultError Failure)> FailedEvents { get; } = [];
 
         /// <summary>Every staging, in order: the events and whether the caller waits for them to be written.</summary>
-        public List<(IReadOnlyList<StagedAuditEvent> Events, bool UntilWritten)> Staged { get; } = [];
+        public List<(IReadOnlyList<StagedAuditEvent> Events, bool UntilWritten, bool Again)> Staged { get; } = [];
 
         /// <summary>What the trail answers when asked whether events are written.</summary>
         public VaultError TrailWrites { get; set; } = VaultError.None;
@@ -474,14 +478,14 @@ public sealed class VaultLogTests
         {
             lock (Staged)
             {
-                Staged.Add((events, untilWritten));
+                Staged.Add((events, untilWritten, again));
                 EventsSent.Add([.. events.Select(e => e.Entry)]);
             }
 
             return HoldTrail is { } hold ? hold.Task : Task.FromResult(TrailAccepts);
         }
 
-        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot)
+        public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now)
         {
             lock (Staged)
             {
