@@ -83,7 +83,7 @@ internal sealed class AuditTrailGrain(
         if (options.Value.Enabled)
         {
             // Runs on from here: what an earlier activation may have lost is asked for at once.
-            recovery = UpkeepAsync();
+            upkeep = recovery = UpkeepAsync();
             this.RegisterGrainTimer(_ => upkeep is { IsCompleted: false } ? Task.CompletedTask : upkeep = UpkeepAsync(), new GrainTimerCreationOptions(UpkeepPeriod, UpkeepPeriod));
         }
 

@@ -361,7 +361,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             for (var attempt = 0; unwrittenAudit.Count > 0; attempt++)
             {
                 var waitingFor = unwrittenAudit.ToList();
-                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed, now: true) == VaultError.None)
+                if (await hooks.AwaitWrittenAsync(LastEventIds(waitingFor), Confirmed, now: true) == VaultError.None)
                 {
                     Confirm(waitingFor);
                 }
@@ -392,6 +392,9 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
 
         return true;
     }
+
+    // A batch's events are staged in one call and written in order, so its last one stands for all.
+    private static List<string> LastEventIds(IEnumerable<UnwrittenAudit> batches) => [.. batches.Select(u => u.Events[^1].Id)];
 
     private void Confirm(IReadOnlyCollection<UnwrittenAudit> written)
     {
@@ -447,24 +450,21 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                 }
 
                 waitingFor = unwrittenAudit.ToList();
-                if (await hooks.AwaitWrittenAsync([.. waitingFor.Select(u => u.Events[^1].Id)], Confirmed, now) == VaultError.None)
+                if (await hooks.AwaitWrittenAsync(LastEventIds(waitingFor), Confirmed, now) == VaultError.None)
                 {
                     Confirm(waitingFor);
                     delay = TimeSpan.FromMilliseconds(500);
                     continue;
                 }
-
-                await Task.Delay(delay);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-                stageFirst = true;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 logger.LogWarning("Vault {VaultId}: its trail did not confirm {Count} batch(es) of events yet: {Error}", vaultId, waitingFor.Count, e.GetType().Name);
-                await Task.Delay(delay);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-                stageFirst = true;
             }
+
+            await Task.Delay(delay);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            stageFirst = true;
         }
     }
 

@@ -271,14 +271,9 @@ public sealed class VaultLogTests
     [Fact]
     public Task A_batchs_events_are_in_its_own_record_and_stay_owed_to_the_trail_until_it_confirms_them() => OnVaultScheduler(async () =>
     {
-        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-
         // The trail took the events (answered) but has not written them: the change is acknowledged
         // with its events durable in its own record, and they are owed to the trail.
-        log.Tentative.Add(Secret("OWED"));
-        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("OWED")));
+        var (log, hooks) = await OwingOneEventAsync();
         var staged = Assert.Single(hooks.Staged).Events.Single();
         Assert.StartsWith("evt_", staged.Id, StringComparison.Ordinal);
         var owed = Assert.Single((await ReadCursorAsync()).UnwrittenAudit);
@@ -321,11 +316,7 @@ public sealed class VaultLogTests
     [Fact]
     public Task A_vault_is_deleted_only_once_the_trail_wrote_every_event_it_owes() => OnVaultScheduler(async () =>
     {
-        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-        log.Tentative.Add(Secret("OWED"));
-        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("OWED")));
+        var (log, hooks) = await OwingOneEventAsync();
 
         log.Tentative.Erase();
         Assert.Equal(VaultError.AuditUnavailable, await log.CommitAsync(Audit()));
@@ -409,6 +400,17 @@ public sealed class VaultLogTests
     private static AuditEntry Audit(string envKey) => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId, EnvKey: envKey), null);
 
     private static AuditEntry Audit() => new(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(VaultId), null);
+
+    // A vault with one acknowledged change whose event the trail took but does not confirm.
+    private async Task<(VaultLog Log, Hooks Hooks)> OwingOneEventAsync()
+    {
+        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        log.Tentative.Add(Secret("OWED"));
+        Assert.Equal(VaultError.None, await log.CommitAsync(Audit("OWED")));
+        return (log, hooks);
+    }
 
     private async Task<VaultLogCursor> ReadCursorAsync() =>
         (await VaultLog.ReadAsync(VaultId, store, new VaultLogCodec(Serializer), CancellationToken.None)).Cursor;
