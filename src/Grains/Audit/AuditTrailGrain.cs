@@ -47,7 +47,8 @@ internal sealed class AuditTrailGrain(
     // vault owes meanwhile (its checkpoints carry it), to about a quarter of a second of a hot vault.
     private const int EnoughEventsToWrite = 1_000;
     private const int RecoveryParallelism = 16;
-    private static readonly TimeSpan RecoveryWait = TimeSpan.FromSeconds(20);
+    // Within the API's 3 s per call: a read is answered (or refused) before the caller gives up.
+    private static readonly TimeSpan RecoveryWait = TimeSpan.FromSeconds(2);
 
     private readonly List<Waiting> waiting = [];
     private readonly Dictionary<string, Waiting> waitingById = new(StringComparer.Ordinal);
@@ -385,12 +386,15 @@ internal sealed class AuditTrailGrain(
     }
 
     // A reader sees every acknowledged change: what vaults delivered after an earlier activation was
-    // lost (waited for, within bounds) and what waits for the next write.
+    // lost and what waits for the next write. While vaults are still delivering (those of a lost
+    // silo answer only once the cluster has declared it dead), a read is refused, not answered with
+    // a trail that may lack events: the caller gets a 503 and tries again.
     private async Task<VaultError> RecoveredAndFlushedAsync()
     {
         if (recovery is { IsCompleted: false } pending && await Task.WhenAny(pending, Task.Delay(RecoveryWait, clock)) != pending)
         {
-            logger.LogWarning("Audit trail of {OrganizationId}: read before every vault delivered what an earlier activation may have lost", OrganizationId);
+            logger.LogWarning("Audit trail of {OrganizationId}: read refused while vaults deliver what an earlier activation may have lost", OrganizationId);
+            return VaultError.AuditUnavailable;
         }
 
         return await FlushAsync();

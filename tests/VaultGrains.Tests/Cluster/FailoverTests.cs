@@ -216,6 +216,23 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
         string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Value} x {c.Key}"));
 
     /// <summary>No event of an acknowledged change is lost: every 201 has its success event, and the chain verifies.</summary>
+    // A trail that moved with the killed silo refuses reads (503) until the vaults it asked have
+    // delivered what it lost; those of the killed silo answer once the cluster declared it dead.
+    private static async Task<System.Text.Json.JsonElement> ReadAuditPageAsync(HttpClient client, string url)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            var response = await client.GetAsync(url);
+            if (response.StatusCode != HttpStatusCode.ServiceUnavailable || DateTime.UtcNow > deadline)
+            {
+                return await ProcessCluster.ReadAsync(response);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+    }
+
     private async Task AssertEveryCreateIsAuditedAsync(HttpClient client, SecretLoad load)
     {
         var audited = new HashSet<string>(StringComparer.Ordinal);
@@ -223,7 +240,7 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
         string? next = null;
         do
         {
-            var page = await ProcessCluster.ReadAsync(await client.GetAsync("/api/public/v1/audit-events?action=secret.create&limit=1000" + (next is null ? "" : $"&before={next}")));
+            var page = await ReadAuditPageAsync(client, "/api/public/v1/audit-events?action=secret.create&limit=1000" + (next is null ? "" : $"&before={next}"));
             foreach (var e in page.GetProperty("events").EnumerateArray())
             {
                 organizationId = e.GetProperty("organization_id").GetString();
