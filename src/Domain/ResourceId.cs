@@ -13,6 +13,8 @@ public static class ResourceId
     public const string Event = "evt_";
 
     private const string Crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    // Each character's value in Crockford base32 (upper case, as ids are made), -1 for anything else.
+    private static readonly sbyte[] CrockfordValues = CrockfordTable();
     private static readonly Lock Gate = new();
     private static long lastMilliseconds;
     private static readonly byte[] LastRandom = new byte[10];
@@ -38,6 +40,30 @@ public static class ResourceId
         }
 
         return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds).UtcDateTime;
+    }
+
+    /// <summary>The 128 bits of a well-formed id's ULID, which name it exactly (a compact key for sets of ids).</summary>
+    public static bool TryParseUlid(string id, string prefix, out UInt128 ulid)
+    {
+        ulid = UInt128.Zero;
+        if (id.Length != prefix.Length + 26 || !id.StartsWith(prefix, StringComparison.Ordinal) || id[prefix.Length] > '7')
+        {
+            return false;
+        }
+
+        for (var i = prefix.Length; i < id.Length; i++)
+        {
+            var c = id[i];
+            var digit = c < CrockfordValues.Length ? CrockfordValues[c] : (sbyte)-1;
+            if (digit < 0)
+            {
+                return false;
+            }
+
+            ulid = (ulid << 5) | (uint)digit;
+        }
+
+        return true;
     }
 
     /// <summary>True when <paramref name="id"/> is the prefix followed by a well-formed ULID.</summary>
@@ -113,6 +139,18 @@ public static class ResourceId
         }
 
         return new string(chars);
+    }
+
+    private static sbyte[] CrockfordTable()
+    {
+        var values = new sbyte[128];
+        Array.Fill(values, (sbyte)-1);
+        for (var i = 0; i < Crockford.Length; i++)
+        {
+            values[Crockford[i]] = (sbyte)i;
+        }
+
+        return values;
     }
 
     private static void Increment(byte[] value)

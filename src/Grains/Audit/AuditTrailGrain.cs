@@ -25,8 +25,8 @@ namespace VaultGrains.Grains.Audit;
 /// append, so changes are refused with the trail: it fails closed.
 /// </para>
 /// A write whose answer was lost is settled by reading the tail back: its last event is there or
-/// it is not. The segment being appended to is kept in memory, so recent events are read and
-/// copies recognized without touching storage.
+/// it is not. The segment being appended to is kept in memory, so recent events are read without
+/// touching storage, and so are the ids chained in the last minutes, so copies are recognized.
 /// </summary>
 [Reentrant]
 internal sealed class AuditTrailGrain(
@@ -52,14 +52,11 @@ internal sealed class AuditTrailGrain(
 
     private readonly List<Waiting> waiting = [];
     private readonly Dictionary<string, Waiting> waitingById = new(StringComparer.Ordinal);
-    // Ids in the chain from ChainedSince on (the segment being appended to, and what this activation
-    // wrote), and older ones a vault sent again that were found in storage.
-    private HashSet<string> chained = new(StringComparer.Ordinal);
-    // The segment before it, so a vault asking a few seconds after a new segment began is still
-    // answered from memory (a segment lasts about 6 s under the hot-vault bench).
-    private HashSet<string> chainedBefore = new(StringComparer.Ordinal);
-    private DateTime chainedSince = DateTime.MaxValue;
-    private DateTime segmentSince = DateTime.MaxValue;
+    // The ids chained in the last two minutes (and those of the segment being appended to when this
+    // activation began), so a vault's question whether its events were written is answered from
+    // memory: it asks within seconds, or after a backoff of up to 30 s. Memory answers for every id
+    // made ClockSkew after chained.Since; older ones are looked for in storage.
+    private readonly ChainedEventIds chained = new(TimeSpan.FromMinutes(2), capacity: 1_000_000);
     private bool writing;
     private bool failing;
     private TaskCompletionSource? wake;
@@ -185,7 +182,7 @@ internal sealed class AuditTrailGrain(
             {
                 pending.Add(item);
             }
-            else if (!IsChained(id))
+            else if (!chained.Contains(id))
             {
                 unknown.Add(id);
             }
@@ -218,8 +215,6 @@ internal sealed class AuditTrailGrain(
         return VaultError.None;
     }
 
-    private bool IsChained(string id) => chained.Contains(id) || chainedBefore.Contains(id);
-
     // Ids older than what memory answers for are looked for in storage; found ones are remembered.
     private async Task<bool> FoundInOlderSegmentsAsync(List<string> ids)
     {
@@ -227,7 +222,7 @@ internal sealed class AuditTrailGrain(
         {
             tail ??= await LoadTailAsync();
             var oldest = ids.Min(id => ResourceId.TimeOf(id, ResourceId.Event) ?? DateTime.MinValue) - ClockSkew;
-            if (oldest >= chainedSince)
+            if (oldest >= chained.Since)
             {
                 return false;
             }
@@ -238,7 +233,11 @@ internal sealed class AuditTrailGrain(
                 return false;
             }
 
-            chained.UnionWith(ids);
+            foreach (var id in ids)
+            {
+                chained.AddFound(id);
+            }
+
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -523,18 +522,15 @@ internal sealed class AuditTrailGrain(
             if (startNew)
             {
                 activeRecords = [];
-                chainedBefore = chained;
-                chained = new HashSet<string>(StringComparer.Ordinal);
-                chainedSince = chainedBefore.Count > 0 ? segmentSince : now;
-                segmentSince = now;
             }
 
             activeRecords.AddRange(records);
             foreach (var record in records)
             {
-                chained.Add(record.Id);
+                chained.Add(record.Id, now);
             }
 
+            chained.Forget(now);
             tail = new AuditTail(segment, expectedLength + System.Text.Encoding.UTF8.GetByteCount(text), current.Blocks + 1, previous, records[^1].Id);
             return VaultError.None;
         }
@@ -549,15 +545,13 @@ internal sealed class AuditTrailGrain(
     private async Task<AuditTail> LoadTailAsync()
     {
         var segments = await store.ListSegmentsAsync(OrganizationId, CancellationToken.None);
-        chained = new HashSet<string>(StringComparer.Ordinal);
-        chainedBefore = new HashSet<string>(StringComparer.Ordinal);
         if (segments.Count == 0)
         {
             activeRecords = [];
             var anchor = await store.ReadAnchorAsync(OrganizationId, CancellationToken.None);
             // Nothing retained: an event made before the anchor's was deleted with its segment,
             // anything later would be here.
-            chainedSince = anchor is null ? DateTime.MinValue : DateTime.MaxValue;
+            chained.Reset(anchor is null ? DateTime.MinValue : DateTime.MaxValue);
             return anchor is null ? AuditTail.Empty : AuditTail.Empty with { LastHash = anchor.LastDeletedHash, LastEventId = anchor.LastDeletedEventId };
         }
 
@@ -565,12 +559,12 @@ internal sealed class AuditTrailGrain(
         var text = await store.ReadSegmentAsync(OrganizationId, last, CancellationToken.None);
         var records = AuditChain.Parse(text);
         activeRecords = records;
+        chained.Reset(records.Count > 0 ? records[0].Time : DateTime.MaxValue);
         foreach (var record in records)
         {
-            chained.Add(record.Id);
+            chained.Add(record.Id, record.Time);
         }
 
-        chainedSince = segmentSince = records.Count > 0 ? records[0].Time : DateTime.MaxValue;
 
         // A torn last line (never acknowledged) stays in the blob: start a new segment after it
         // rather than append behind half a record.
@@ -592,19 +586,19 @@ internal sealed class AuditTrailGrain(
         HashSet<string>? older = null;
         foreach (var staged in events)
         {
-            if (waitingById.ContainsKey(staged.Id) || IsChained(staged.Id))
+            if (waitingById.ContainsKey(staged.Id) || chained.Contains(staged.Id))
             {
                 continue;
             }
 
             var made = ResourceId.TimeOf(staged.Id, ResourceId.Event) ?? throw new ArgumentException("A staged event needs an event id.", nameof(events));
-            if (again && made - ClockSkew < chainedSince)
+            if (again && made - ClockSkew < chained.Since)
             {
                 older ??= await OlderIdsAsync(made - ClockSkew);
                 if (older.Contains(staged.Id))
                 {
                     // Known from here on, so the vault's question whether it is written is answered.
-                    chained.Add(staged.Id);
+                    chained.AddFound(staged.Id);
                     continue;
                 }
             }

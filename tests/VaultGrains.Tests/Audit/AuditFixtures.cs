@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Specialized;
@@ -79,13 +80,21 @@ public sealed class SmallSegmentAuditFixture : AuditFixture
 /// <summary>An audit store that fails every call while <see cref="Down"/> is set, as an unreachable storage account would.</summary>
 public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
 {
+    private readonly ConcurrentDictionary<string, int> segmentReads = new(StringComparer.Ordinal);
+
     public volatile bool Down;
+
+    /// <summary>How many times an organization's segments were read from storage.</summary>
+    public int SegmentReadsOf(string organizationId) => segmentReads.GetValueOrDefault(organizationId);
 
     public Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken) =>
         Check<IReadOnlyList<string>>() ?? inner.ListSegmentsAsync(organizationId, cancellationToken);
 
-    public Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
-        Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
+    public Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken)
+    {
+        segmentReads.AddOrUpdate(organizationId, 1, (_, reads) => reads + 1);
+        return Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
+    }
 
     public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken) =>
         Check() ?? inner.AppendAsync(organizationId, segment, create, expectedLength, text, cancellationToken);

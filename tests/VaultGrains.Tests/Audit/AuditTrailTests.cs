@@ -275,6 +275,32 @@ public sealed class AuditRetentionTests(ShortRetentionAuditFixture fixture) : IC
 public sealed class AuditRedeliveryTests(SmallSegmentAuditFixture fixture) : IClassFixture<SmallSegmentAuditFixture>
 {
     [Fact]
+    public async Task A_quiet_vault_asking_after_several_segments_filled_is_answered_without_reading_storage()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var quiet = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, quiet, "QUIET");
+        var busy = await ApiFixture.CreateVaultAsync(client);
+        for (var i = 0; i < 12; i++)
+        {
+            await CreateSecretAsync(client, busy, $"FILLER_{i}");
+        }
+
+        // QUIET's event is older than the two segments appended to since: a trail that remembered
+        // ids by segment had forgotten it, and read every segment of the last minute to answer.
+        var segments = await fixture.ReadSegmentsAsync(organizationId);
+        Assert.True(segments.Count >= 4, $"{segments.Count} segment(s): expected several small ones");
+        Assert.Contains("\"QUIET\"", string.Concat(segments.SkipLast(2).Select(s => s.Text)), StringComparison.Ordinal);
+        var reads = fixture.AuditStore.SegmentReadsOf(organizationId);
+
+        var grains = fixture.SiloServices.GetRequiredService<IGrainFactory>();
+        Assert.Equal(VaultError.None, await grains.GetGrain<IVaultGrain>(quiet).DeliverAuditEvents());
+        Assert.Equal(reads, fixture.AuditStore.SegmentReadsOf(organizationId));
+        var stored = string.Concat((await fixture.ReadSegmentsAsync(organizationId)).Select(s => s.Text));
+        Assert.Equal(1, stored.Split("\"env_key\":\"QUIET\"").Length - 1);
+    }
+
+    [Fact]
     public async Task Events_a_vault_sends_again_long_after_are_found_in_older_segments_and_not_chained_twice()
     {
         var (organizationId, client, _) = await fixture.NewTenantAsync();
