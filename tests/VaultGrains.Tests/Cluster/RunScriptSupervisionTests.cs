@@ -25,7 +25,8 @@ public sealed class RunScriptSupervisionTests(ITestOutputHelper output)
     public async Task Run_sh_replaces_a_killed_silo_while_the_others_keep_serving()
     {
         var data = Directory.CreateTempSubdirectory("vaultgrains-run");
-        var (siloBase, gatewayBase) = (FreePortRange(3), FreePortRange(3));
+        // Silo 2 is killed and started again on the same ports.
+        var (siloBase, gatewayBase) = (ReusablePorts.FreeRange(3), ReusablePorts.FreeRange(3));
         var (blob, queue, table, port) = (TestStorage.FreePort(), TestStorage.FreePort(), TestStorage.FreePort(), TestStorage.FreePort());
         var marker = Guid.NewGuid().ToString("N");
         var log = new ConcurrentQueue<string>();
@@ -179,35 +180,6 @@ public sealed class RunScriptSupervisionTests(ITestOutputHelper output)
         }
 
         return found;
-    }
-
-    // COUNT consecutive free ports (run.sh gives silo N the base port + N - 1).
-    private static int FreePortRange(int count)
-    {
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var first = Random.Shared.Next(41000, 59000);
-            if (Enumerable.Range(first, count).All(IsFree))
-            {
-                return first;
-            }
-        }
-
-        throw new InvalidOperationException($"no {count} consecutive free ports");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
     }
 
     private static async Task<(HttpClient Client, string[] VaultIds)> NewTenantAsync(Uri api, int vaults)

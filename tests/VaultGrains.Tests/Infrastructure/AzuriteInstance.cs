@@ -43,7 +43,7 @@ public sealed class AzuriteInstance : IAsyncDisposable
         }
 
         var location = Directory.CreateTempSubdirectory("vaultgrains-azurite").FullName;
-        var instance = new AzuriteInstance(azurite, location, TestStorage.FreePort(), TestStorage.FreePort(), TestStorage.FreePort());
+        var instance = new AzuriteInstance(azurite, location, ReusablePorts.Free(), ReusablePorts.Free(), ReusablePorts.Free());
         instance.Run();
         return instance;
     }
