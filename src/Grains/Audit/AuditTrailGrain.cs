@@ -388,9 +388,23 @@ internal sealed class AuditTrailGrain(
     // lost and what waits for the next write. While vaults are still delivering (those of a lost
     // silo answer only once the cluster has declared it dead), a read is refused, not answered with
     // a trail that may lack events: the caller gets a 503 and tries again.
+    // A vault that did not deliver in the last pass (its silo not yet declared dead, a call that
+    // timed out) keeps reads refused, and a read asks it again rather than wait for the timer; so
+    // does a stored list this activation could not read yet.
     private async Task<VaultError> RecoveredAndFlushedAsync()
     {
-        if (recovery is { IsCompleted: false } pending && await Task.WhenAny(pending, Task.Delay(RecoveryWait, clock)) != pending)
+        if (!options.Value.Enabled)
+        {
+            return await FlushAsync();
+        }
+
+        if ((!stagingListRead || recovering.Count > 0) && recovery is not { IsCompleted: false })
+        {
+            upkeep = recovery = upkeep is { IsCompleted: false } running ? running : UpkeepAsync();
+        }
+
+        if (recovery is { IsCompleted: false } pending && await Task.WhenAny(pending, Task.Delay(RecoveryWait, clock)) != pending
+            || !stagingListRead || recovering.Count > 0)
         {
             logger.LogWarning("Audit trail of {OrganizationId}: read refused while vaults deliver what an earlier activation may have lost", OrganizationId);
             return VaultError.AuditUnavailable;

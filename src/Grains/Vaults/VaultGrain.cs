@@ -87,6 +87,9 @@ internal sealed class VaultGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // Its background delivery must not outlive it: an activation gone from the directory can
+        // no longer make grain calls, and the next activation delivers what this one owed.
+        log.Stop();
         if (vaultKey is { IsCompletedSuccessfully: true })
         {
             (await vaultKey).Dispose();

@@ -81,6 +81,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private Task? delivery;
     private TaskCompletionSource askTrail = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool askTrailAtOnce;
+    private bool stopped;
     private int unwrittenEvents;
 
     // Whether the trail wrote a vault's events only moves the watermark in the next record, so it
@@ -118,6 +119,16 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         }
     }
 
+    /// <summary>
+    /// The activation is going away: its audit delivery stops. What it still owes stays in the log
+    /// (records and checkpoints carry it), and the next activation delivers it.
+    /// </summary>
+    public void Stop()
+    {
+        stopped = true;
+        askTrail.TrySetResult();
+    }
+
     /// <summary>Waits until every audit event this log holds is confirmed in the trail (at most <paramref name="timeout"/>).</summary>
     public async Task<VaultError> WhenAuditWrittenAsync(TimeSpan timeout)
     {
@@ -126,7 +137,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         {
             DeliverAuditInBackground(stageFirst: false);
             AskTrail(atOnce: true);
-            if (IsStale || DateTime.UtcNow >= deadline)
+            if (IsStale || stopped || DateTime.UtcNow >= deadline)
             {
                 return VaultError.AuditUnavailable;
             }
@@ -419,7 +430,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
 
     private void DeliverAuditInBackground(bool stageFirst)
     {
-        if (delivery is null || delivery.IsCompleted)
+        if (!stopped && (delivery is null || delivery.IsCompleted))
         {
             delivery = DeliverAuditAsync(stageFirst);
         }
@@ -430,7 +441,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private async Task DeliverAuditAsync(bool stageFirst)
     {
         var delay = TimeSpan.FromMilliseconds(500);
-        while (unwrittenAudit.Count > 0 && !IsStale)
+        while (unwrittenAudit.Count > 0 && !IsStale && !stopped)
         {
             var waitingFor = unwrittenAudit.ToList();
             try
@@ -442,6 +453,11 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                 }
 
                 await Task.WhenAny(Task.Delay(AskTrailEvery), askTrail.Task);
+                if (stopped)
+                {
+                    return;
+                }
+
                 var now = askTrailAtOnce;
                 askTrailAtOnce = false;
                 if (askTrail.Task.IsCompleted)

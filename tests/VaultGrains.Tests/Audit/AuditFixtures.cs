@@ -13,8 +13,12 @@ public class AuditFixture : ApiFixture
 {
     public FaultInjectingAuditStore AuditStore { get; private set; } = null!;
 
+    /// <summary>Closed: the silo's calls asking a vault to deliver its audit events fail.</summary>
+    public DeliveryCallGate DeliveryCalls { get; } = new();
+
     protected override void ConfigureSilo(IServiceCollection services)
     {
+        services.AddSingleton<IOutgoingGrainCallFilter>(DeliveryCalls);
         var inner = services.Single(d => d.ServiceType == typeof(IAuditStore));
         services.Remove(inner);
         services.AddSingleton<IAuditStore>(provider =>
@@ -117,6 +121,20 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
     private Task<T>? Check<T>() => Down ? Task.FromException<T>(new IOException("audit storage is down (test)")) : null;
 
     private Task? Check() => Down ? Task.FromException(new IOException("audit storage is down (test)")) : null;
+}
+
+/// <summary>
+/// While <see cref="Closed"/>, a grain's call to <see cref="IVaultGrain.DeliverAuditEvents"/> fails
+/// without reaching the vault, as a call to a vault on a silo not yet declared dead does.
+/// </summary>
+public sealed class DeliveryCallGate : IOutgoingGrainCallFilter
+{
+    public volatile bool Closed;
+
+    public Task Invoke(IOutgoingGrainCallContext context) =>
+        Closed && context.MethodName == nameof(IVaultGrain.DeliverAuditEvents)
+            ? Task.FromException(new TimeoutException("the vault's silo does not answer (test)"))
+            : context.Invoke();
 }
 
 /// <summary>The operator has turned on <c>Audit:Reads</c>.</summary>

@@ -234,6 +234,52 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(6, verified.GetProperty("verified").GetInt32());
     }
 
+    [Fact]
+    public async Task A_read_is_refused_while_a_vault_that_may_hold_lost_events_has_not_delivered_them()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+
+        // As above: the trail activation that took TAKEN's event is lost before writing it, and the
+        // vault's log is the only place the event is.
+        fixture.AuditStore.Down = true;
+        try
+        {
+            await CreateSecretAsync(client, vaultId, "TAKEN");
+            await fixture.DeactivateAllAsync();
+        }
+        finally
+        {
+            fixture.AuditStore.Down = false;
+        }
+
+        // The next activation asks the vault to deliver, and the call fails (its silo would not
+        // have been declared dead yet). A read then is refused, not answered without the event,
+        // however often it is tried.
+        fixture.DeliveryCalls.Closed = true;
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var refused = await client.GetAsync("/api/public/v1/audit-events?action=secret.create");
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+                Assert.Equal("{\"error\":\"audit trail unavailable\"}", await refused.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            fixture.DeliveryCalls.Closed = false;
+        }
+
+        // Once the vault answers, the next read asks it again at once (not on the 30 s timer).
+        var answered = await client.GetAsync("/api/public/v1/audit-events?action=secret.create");
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        var events = (await ApiFixture.ReadAsync(answered)).GetProperty("events").EnumerateArray().ToList();
+        Assert.Equal("TAKEN", Assert.Single(events).GetProperty("resource").GetProperty("env_key").GetString());
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+    }
+
     private static async Task<string> SecretIdAsync(HttpClient client, string vaultId, string envKey) =>
         (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray()
             .Single(s => s.GetProperty("env_key").GetString() == envKey).GetProperty("id").GetString()!;

@@ -296,6 +296,27 @@ public sealed class VaultLogTests
     });
 
     [Fact]
+    public Task A_stopped_log_asks_its_trail_nothing_more_and_leaves_what_it_owes_in_storage() => OnVaultScheduler(async () =>
+    {
+        var (log, hooks) = await OwingOneEventAsync();
+        Assert.Equal(VaultError.AuditUnavailable, await log.WhenAuditWrittenAsync(TimeSpan.FromSeconds(2)));
+        await WaitUntilAsync(() => hooks.Staged.Count >= 2);
+
+        // The activation is gone: its delivery, retrying with backoff, ends instead of calling on.
+        log.Stop();
+        Assert.Equal(VaultError.AuditUnavailable, await log.WhenAuditWrittenAsync(TimeSpan.FromSeconds(5)));
+        var (asked, staged) = (hooks.AskedWritten.Count, hooks.Staged.Count);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal((asked, staged), (hooks.AskedWritten.Count, hooks.Staged.Count));
+
+        // The next activation still owes the event, and delivers it.
+        Assert.Single((await ReadCursorAsync()).UnwrittenAudit);
+        hooks.TrailWrites = VaultError.None;
+        var next = await OpenAsync(hooks: hooks);
+        Assert.Equal(VaultError.None, await next.WhenAuditWrittenAsync(TimeSpan.FromSeconds(5)));
+    });
+
+    [Fact]
     public Task A_checkpoint_carries_the_events_still_owed_to_the_trail() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
