@@ -61,6 +61,7 @@ internal sealed class AuditTrailGrain(
     private bool failing;
     private TaskCompletionSource? wake;
     private AuditTail? tail;
+    private Task<AuditTail>? loadingTail;
     private List<AuditRecord> activeRecords = [];
 
     // The stored list of vaults whose staged events may not be written yet.
@@ -220,7 +221,7 @@ internal sealed class AuditTrailGrain(
     {
         try
         {
-            tail ??= await LoadTailAsync();
+            await TailAsync();
             var oldest = ids.Min(id => ResourceId.TimeOf(id, ResourceId.Event) ?? DateTime.MinValue) - ClockSkew;
             if (oldest >= chained.Since)
             {
@@ -504,7 +505,7 @@ internal sealed class AuditTrailGrain(
     {
         try
         {
-            var current = tail ??= await LoadTailAsync();
+            var current = await TailAsync();
             var now = Now();
             var previous = current.LastHash;
             var records = new List<AuditRecord>(items.Count);
@@ -528,8 +529,7 @@ internal sealed class AuditTrailGrain(
                 // Landed or not? The tail says. Either way it is what the next write chains to.
                 logger.LogWarning("Audit append for {OrganizationId} failed: {Error}; reading the tail back", OrganizationId, e.GetType().Name);
                 tail = null;
-                var settled = await LoadTailAsync();
-                tail = settled;
+                var settled = await TailAsync();
                 return settled.LastEventId == records[^1].Id ? VaultError.None : VaultError.AuditUnavailable;
             }
 
@@ -555,6 +555,16 @@ internal sealed class AuditTrailGrain(
             return VaultError.AuditUnavailable;
         }
     }
+
+    // One load at a time: the grain is reentrant, and a second load finishing after a write would
+    // reset the chained ids and put back a tail older than that write (whose next append would
+    // then start a new segment, or fail its position check).
+    private Task<AuditTail> TailAsync() =>
+        tail is { } known ? Task.FromResult(known)
+        : loadingTail is { IsCompleted: false } loading ? loading
+        : loadingTail = LoadAndKeepTailAsync();
+
+    private async Task<AuditTail> LoadAndKeepTailAsync() => tail = await LoadTailAsync();
 
     private async Task<AuditTail> LoadTailAsync()
     {
@@ -595,7 +605,7 @@ internal sealed class AuditTrailGrain(
     // newest segment first, until the segments are older than the id.
     private async Task<List<StagedAuditEvent>> NotInChainAsync(IReadOnlyList<StagedAuditEvent> events, bool again)
     {
-        tail ??= await LoadTailAsync();
+        await TailAsync();
         var fresh = new List<StagedAuditEvent>(events.Count);
         HashSet<string>? older = null;
         foreach (var staged in events)
@@ -805,7 +815,7 @@ internal sealed class AuditTrailGrain(
     // The segment in memory first (it is the newest), then the older ones from storage.
     private async IAsyncEnumerable<AuditRecord> NewestFirstAsync()
     {
-        tail ??= await LoadTailAsync();
+        var current = await TailAsync();
         var inMemory = activeRecords.ToArray();
         for (var i = inMemory.Length - 1; i >= 0; i--)
         {
@@ -813,7 +823,7 @@ internal sealed class AuditTrailGrain(
         }
 
         var segments = await store.ListSegmentsAsync(OrganizationId, CancellationToken.None);
-        foreach (var segment in segments.Reverse().Where(s => s != tail.Segment))
+        foreach (var segment in segments.Reverse().Where(s => s != current.Segment))
         {
             var records = AuditChain.Parse(await store.ReadSegmentAsync(OrganizationId, segment, CancellationToken.None));
             for (var i = records.Count - 1; i >= 0; i--)

@@ -87,6 +87,8 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
     private readonly ConcurrentDictionary<string, int> segmentReads = new(StringComparer.Ordinal);
 
     public volatile bool Down;
+    private volatile SemaphoreSlim? segmentReadGate;
+    private int heldSegmentReads;
 
     /// <summary>How many times an organization's segments were read from storage.</summary>
     public int SegmentReadsOf(string organizationId) => segmentReads.GetValueOrDefault(organizationId);
@@ -94,10 +96,32 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
     public Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken) =>
         Check<IReadOnlyList<string>>() ?? inner.ListSegmentsAsync(organizationId, cancellationToken);
 
-    public Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken)
+    /// <summary>Segment reads waiting at the gate (<see cref="HoldSegmentReads"/>).</summary>
+    public int HeldSegmentReads => Volatile.Read(ref heldSegmentReads);
+
+    /// <summary>From now on every segment read waits until <see cref="ReleaseSegmentReads"/> lets it through.</summary>
+    public void HoldSegmentReads() => segmentReadGate = new SemaphoreSlim(0);
+
+    public void ReleaseSegmentReads(int count) => segmentReadGate?.Release(count);
+
+    public void StopHoldingSegmentReads()
+    {
+        var gate = segmentReadGate;
+        segmentReadGate = null;
+        gate?.Release(1_000);
+    }
+
+    public async Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken)
     {
         segmentReads.AddOrUpdate(organizationId, 1, (_, reads) => reads + 1);
-        return Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
+        if (segmentReadGate is { } gate)
+        {
+            Interlocked.Increment(ref heldSegmentReads);
+            await gate.WaitAsync(cancellationToken);
+            Interlocked.Decrement(ref heldSegmentReads);
+        }
+
+        return await (Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken));
     }
 
     public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken) =>

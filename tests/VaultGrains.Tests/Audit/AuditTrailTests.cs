@@ -280,6 +280,54 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
     }
 
+    [Fact]
+    public async Task A_new_trail_activation_reads_its_tail_once_however_many_callers_arrive_together()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, vaultId, "EARLIER");
+        Assert.Single(await AllEventsAsync(client, "?action=secret.create"));
+        await fixture.DeactivateAllAsync();
+
+        // The next activation's callers arrive while its first read of the tail is still under
+        // way: the recovery's vaults, a read and a create. Two loads finishing out of order put
+        // back a tail (and the in-memory copy of the segment that reads serve) without the writes
+        // made between them, and reads then missed acknowledged events.
+        var reads = fixture.AuditStore.SegmentReadsOf(organizationId);
+        fixture.AuditStore.HoldSegmentReads();
+        Task<HttpResponseMessage> read, create;
+        try
+        {
+            read = client.GetAsync("/api/public/v1/audit-events");
+            await WaitUntilAsync(() => fixture.AuditStore.HeldSegmentReads >= 1);
+            create = client.PostAsJsonAsync(Secrets(vaultId), new { env_key = "TOGETHER", value = "v", allowed_domains = new[] { "api.example.com" } });
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            fixture.AuditStore.ReleaseSegmentReads(1);
+            Assert.Equal(HttpStatusCode.Created, (await create).StatusCode);
+        }
+        finally
+        {
+            fixture.AuditStore.StopHoldingSegmentReads();
+        }
+
+        await read;
+        Assert.Equal(reads + 1, fixture.AuditStore.SegmentReadsOf(organizationId));
+        var creates = await AllEventsAsync(client, "?action=secret.create");
+        Assert.Equal(["TOGETHER", "EARLIER"], creates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
+        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold within 10 s");
+            await Task.Delay(20);
+        }
+    }
+
     private static async Task<string> SecretIdAsync(HttpClient client, string vaultId, string envKey) =>
         (await ApiFixture.ReadAsync(await client.GetAsync(Secrets(vaultId)))).EnumerateArray()
             .Single(s => s.GetProperty("env_key").GetString() == envKey).GetProperty("id").GetString()!;
