@@ -26,26 +26,14 @@ public static class ResourceId
         random.Length == 10 ? prefix + Encode(time.ToUnixTimeMilliseconds(), random) : throw new ArgumentException("A ULID has 10 random bytes.", nameof(random));
 
     /// <summary>The time a well-formed id was made (its ULID's first 48 bits); null for anything else.</summary>
-    public static DateTime? TimeOf(string id, string prefix)
-    {
-        if (!IsValid(id, prefix))
-        {
-            return null;
-        }
-
-        long milliseconds = 0;
-        for (var i = prefix.Length; i < prefix.Length + 10; i++)
-        {
-            milliseconds = (milliseconds << 5) | (long)Crockford.IndexOf(id[i], StringComparison.Ordinal);
-        }
-
-        return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds).UtcDateTime;
-    }
+    public static DateTime? TimeOf(string id, string prefix) =>
+        TryParseUlid(id, prefix, out var ulid) ? DateTimeOffset.FromUnixTimeMilliseconds((long)(ulid >> 80)).UtcDateTime : null;
 
     /// <summary>The 128 bits of a well-formed id's ULID, which name it exactly (a compact key for sets of ids).</summary>
     public static bool TryParseUlid(string id, string prefix, out UInt128 ulid)
     {
         ulid = UInt128.Zero;
+        // The first character carries only 3 bits of the 48-bit timestamp.
         if (id.Length != prefix.Length + 26 || !id.StartsWith(prefix, StringComparison.Ordinal) || id[prefix.Length] > '7')
         {
             return false;
@@ -67,29 +55,7 @@ public static class ResourceId
     }
 
     /// <summary>True when <paramref name="id"/> is the prefix followed by a well-formed ULID.</summary>
-    public static bool IsValid(string? id, string prefix)
-    {
-        if (id is null || id.Length != prefix.Length + 26 || !id.StartsWith(prefix, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        // The first character carries only 3 bits of the 48-bit timestamp.
-        if (id[prefix.Length] > '7')
-        {
-            return false;
-        }
-
-        for (var i = prefix.Length; i < id.Length; i++)
-        {
-            if (!Crockford.Contains(id[i], StringComparison.Ordinal))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public static bool IsValid(string? id, string prefix) => id is not null && TryParseUlid(id, prefix, out _);
 
     // Monotonic within a millisecond, so ids made in one process sort in creation order.
     private static string NewUlid(long milliseconds)
