@@ -56,11 +56,11 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
     private const string StagingVaultsName = "staging-vaults";
     // The block size every Append Blob service version (and Azurite) accepts.
     private const int MaxAppendBytes = 4 * 1024 * 1024;
-    private readonly Lazy<Task> created = new(() => container.CreateIfNotExistsAsync());
+    private readonly BlobContainerCreation containerCreation = new(container);
 
     public async Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         var segments = new List<string>();
         await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = organizationId + "/" }, cancellationToken))
         {
@@ -82,7 +82,7 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
 
     public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         var blob = container.GetAppendBlobClient(SegmentName(organizationId, segment));
         if (create)
         {
@@ -105,7 +105,7 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
 
     public async Task<AuditAnchor?> ReadAnchorAsync(string organizationId, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         try
         {
             var content = await container.GetBlobClient($"{organizationId}/{AnchorName}").DownloadContentAsync(cancellationToken);
@@ -119,14 +119,14 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
 
     public async Task WriteAnchorAsync(string organizationId, AuditAnchor anchor, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         await container.GetBlobClient($"{organizationId}/{AnchorName}")
             .UploadAsync(BinaryData.FromString($"{anchor.LastDeletedEventId}\t{anchor.LastDeletedHash}"), overwrite: true, cancellationToken);
     }
 
     public async Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         try
         {
             var content = await container.GetBlobClient($"{organizationId}/{StagingVaultsName}").DownloadContentAsync(cancellationToken);
@@ -141,7 +141,7 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
 
     public async Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         var conditions = etag is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(etag) };
         try
         {

@@ -14,11 +14,11 @@ namespace VaultGrains.Grains.Vaults;
 /// </summary>
 public sealed class BlobVaultLogStore(BlobContainerClient container) : IVaultLogStore
 {
-    private readonly Lazy<Task> created = new(() => container.CreateIfNotExistsAsync());
+    private readonly BlobContainerCreation containerCreation = new(container);
 
     public async Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         try
         {
             var content = (await container.GetBlobClient(HeadName(vaultId)).DownloadContentAsync(cancellationToken)).Value;
@@ -44,7 +44,7 @@ public sealed class BlobVaultLogStore(BlobContainerClient container) : IVaultLog
 
     public async Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         var blob = container.GetAppendBlobClient(LogName(vaultId, log));
         await Conditionally(() => blob.CreateAsync(new AppendBlobCreateOptions { Conditions = new AppendBlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken));
         await AppendAsync(vaultId, log, 0, checkpoint, cancellationToken);
@@ -64,7 +64,7 @@ public sealed class BlobVaultLogStore(BlobContainerClient container) : IVaultLog
 
     public async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)
     {
-        await created.Value;
+        await containerCreation.EnsureCreatedAsync();
         var written = await Conditionally(() => container.GetBlobClient(HeadName(vaultId)).UploadAsync(BinaryData.FromString(log),
             new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken));
         return written.Value.ETag.ToString();
