@@ -1,8 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
+using Orleans.CodeGeneration;
 using Orleans.Runtime.Messaging;
+using Orleans.Serialization;
+using Orleans.Serialization.Invocation;
 
 namespace VaultGrains.Api;
 
@@ -59,8 +63,20 @@ internal sealed class ClusterCallOptionsValidator : IValidateOptions<ClusterCall
 /// admin writes) is retried only when it certainly never reached a grain: a message rejection,
 /// a failed connection. Otherwise the caller gets a 503 and decides.
 /// </para>
+/// <para>
+/// Every attempt after the first is a new call carrying the arguments the caller passed. The first
+/// attempt's request object cannot be sent again: a call delivered within this process (the API
+/// hosting the silo) hands the grain that very object, and Orleans clears its arguments once the
+/// grain has run, or later still when an attempt timed out while the grain was busy. Sent again, it
+/// would reach the grain with null arguments (a listing by organization null answers "vault not
+/// found").
+/// </para>
 /// </summary>
-internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILogger<ClusterCallRetry> logger) : IOutgoingGrainCallFilter
+internal sealed class ClusterCallRetry(
+    IOptions<ClusterCallOptions> options,
+    DeepCopier copier,
+    IServiceProvider services,
+    ILogger<ClusterCallRetry> logger) : IOutgoingGrainCallFilter
 {
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
@@ -88,9 +104,22 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
 
     private static readonly ConcurrentDictionary<Type, PropertyInfo?> ReplyErrors = new();
 
+    // The requests this filter sent as later attempts: they pass through it as they are.
+    private static readonly ConditionalWeakTable<IInvokable, object> LaterAttempts = [];
+
+    // Resolved on first use: the runtime is built with the call filters, this one among them.
+    private IGrainReferenceRuntime? runtime;
+
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
+        if (LaterAttempts.TryGetValue(context.Request, out _))
+        {
+            await context.Invoke();
+            return;
+        }
+
         var repeatable = IsRepeatable(context.InterfaceMethod);
+        var arguments = ArgumentsOf(context.Request);
         var budget = options.Value.RetryFor;
         var started = Environment.TickCount64;
         var backoff = FirstBackoff;
@@ -98,10 +127,21 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
         {
             Exception? failure;
             var thrown = false;
+            object? result = null;
             try
             {
-                await context.Invoke();
-                failure = context.Response?.Exception;
+                if (attempt == 1)
+                {
+                    await context.Invoke();
+                    failure = context.Response?.Exception;
+                    result = failure is null ? context.Result : null;
+                }
+                else
+                {
+                    result = await SendAgainAsync(context, arguments);
+                    context.Result = result;
+                    failure = null;
+                }
             }
             catch (Exception e)
             {
@@ -110,7 +150,7 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
             }
 
             var retryable = failure is null
-                ? repeatable && IsStaleReply(context.Result)
+                ? repeatable && IsStaleReply(result)
                 : repeatable ? IsTransient(failure) : NeverDelivered(failure);
             if (!retryable)
             {
@@ -132,6 +172,33 @@ internal sealed class ClusterCallRetry(IOptions<ClusterCallOptions> options, ILo
             await Task.Delay(backoff * (0.5 + Random.Shared.NextDouble() / 2));
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
+    }
+
+    private static object?[] ArgumentsOf(IInvokable request)
+    {
+        var arguments = new object?[request.GetArgumentCount()];
+        for (var i = 0; i < arguments.Length; i++)
+        {
+            arguments[i] = request.GetArgument(i);
+        }
+
+        return arguments;
+    }
+
+    // A new request of the same method, with the caller's arguments, through the whole pipeline
+    // again (so each attempt still gets its own timeout).
+    private async Task<object?> SendAgainAsync(IOutgoingGrainCallContext context, object?[] arguments)
+    {
+        var request = copier.Copy(context.Request);
+        for (var i = 0; i < arguments.Length; i++)
+        {
+            request.SetArgument(i, arguments[i]!);
+        }
+
+        LaterAttempts.AddOrUpdate(request, request);
+        runtime ??= services.GetRequiredService<IGrainReferenceRuntime>();
+        var options = request is IRequest described ? described.Options : InvokeMethodOptions.None;
+        return await runtime.InvokeMethodAsync<object>((GrainReference)context.Grain, request, options);
     }
 
     internal static bool IsRepeatable(MethodInfo method) =>

@@ -66,6 +66,10 @@ public sealed class InSiloApiTests(InSiloApiTests.Fixture fixture) : IClassFixtu
 
     public sealed class Fixture : ApiFixture
     {
+        // For RetriedCallTests: the silo is this process.
+        protected override void ConfigureApi(IServiceCollection services) =>
+            services.AddSingleton<IIncomingGrainCallFilter, VaultCallFaults>();
+
         protected override void ConfigureSettings(Dictionary<string, string?> settings)
         {
             settings["Api:HostSilo"] = "true";
