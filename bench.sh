@@ -78,7 +78,7 @@ cleanup() {
   if [ "$code" -ne 0 ] && [ -d "$WORK" ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { log "last lines of $f:"; tail -n 20 "$f" >&2; }; done
   fi
-  rm -rf "$WORK"
+  [ -n "${BENCH_KEEP:-}" ] && log "kept $WORK" || rm -rf "$WORK"
   exit "$code"
 }
 trap cleanup EXIT
