@@ -151,7 +151,7 @@ internal sealed class OrganizationGrain(
         try
         {
             // The organization's other calls go on while the vault waits for Key Vault.
-            var vault = GrainFactory.GetGrain<IVaultGrain>(vaultId);
+            var vault = GrainFactory.ReferenceTo<IVaultGrain>(vaultId);
             var created = await vault.Create(request);
             if (!created.Succeeded)
             {
@@ -212,7 +212,7 @@ internal sealed class OrganizationGrain(
             return VaultReply<VaultDetails>.Fail(VaultError.VaultNotFound);
         }
 
-        var deleted = await GrainFactory.GetGrain<IVaultGrain>(vaultId).Delete(OrganizationId);
+        var deleted = await GrainFactory.ReferenceTo<IVaultGrain>(vaultId).Delete(OrganizationId);
         var gone = deleted.Succeeded || deleted.Error == VaultError.VaultNotFound;
         if (gone && storage.State.Vaults.RemoveAll(v => v.Id == vaultId) > 0 && !await PersistAsync())
         {
@@ -249,7 +249,7 @@ internal sealed class OrganizationGrain(
         }
 
         // Listed first, usable second: a key that works is always one the operator can see and revoke.
-        await GrainFactory.GetGrain<IApiKeyGrain>(key.KeyHash).Register(OrganizationId, key.Id);
+        await GrainFactory.ReferenceTo<IApiKeyGrain>(key.KeyHash).Register(OrganizationId, key.Id);
         return VaultReply<ApiKeyDetails>.Ok(stored.ToDetails());
     }
 
@@ -272,7 +272,7 @@ internal sealed class OrganizationGrain(
 
         // Refused first, unlisted second: a key never stays usable after it left the listing. The
         // key's own grain answers at once; nothing here waits for the organization's other calls.
-        await GrainFactory.GetGrain<IApiKeyGrain>(key.KeyHash).Revoke();
+        await GrainFactory.ReferenceTo<IApiKeyGrain>(key.KeyHash).Revoke();
 
         // A revocation only takes access away, so an audit outage must not block it: the event is
         // recorded after the fact, and its loss is logged.
@@ -382,7 +382,7 @@ internal sealed class OrganizationGrain(
         await Task.Yield();
         try
         {
-            var grain = GrainFactory.GetGrain<IRuntimeGrain>(runtime.Id);
+            var grain = GrainFactory.ReferenceTo<IRuntimeGrain>(runtime.Id);
             var created = await grain.Create(OrganizationId, runtime);
             if (!created.Succeeded || storage.State.RuntimeIds.Contains(runtime.Id))
             {
@@ -423,7 +423,7 @@ internal sealed class OrganizationGrain(
             return VaultReply<IReadOnlyList<RuntimeDetails>>.Fail(VaultError.OrganizationNotFound);
         }
 
-        var replies = await Task.WhenAll(storage.State.RuntimeIds.Select(id => GrainFactory.GetGrain<IRuntimeGrain>(id).Get(OrganizationId)));
+        var replies = await Task.WhenAll(storage.State.RuntimeIds.Select(id => GrainFactory.ReferenceTo<IRuntimeGrain>(id).Get(OrganizationId)));
         if (Array.Find(replies, r => r.Error is not (VaultError.None or VaultError.RuntimeNotFound)) is { } failed)
         {
             return VaultReply<IReadOnlyList<RuntimeDetails>>.Fail(failed.Error);
@@ -439,7 +439,7 @@ internal sealed class OrganizationGrain(
             return VaultReply<RuntimeDetails>.Fail(VaultError.OrganizationNotFound);
         }
 
-        var deleted = await GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).Delete(OrganizationId);
+        var deleted = await GrainFactory.ReferenceTo<IRuntimeGrain>(runtimeId).Delete(OrganizationId);
         var gone = deleted.Succeeded || deleted.Error == VaultError.RuntimeNotFound;
         if (gone && storage.State.RuntimeIds.Remove(runtimeId) && !await PersistAsync())
         {
@@ -465,7 +465,7 @@ internal sealed class OrganizationGrain(
     {
         try
         {
-            await GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).OrganizationAccessChanged(storage.State.Disabled);
+            await GrainFactory.ReferenceTo<IRuntimeGrain>(runtimeId).OrganizationAccessChanged(storage.State.Disabled);
         }
         catch (Exception e)
         {

@@ -67,7 +67,7 @@ internal sealed class RuntimeGrain(
             return;
         }
 
-        organizationDisabled = await GrainFactory.GetGrain<IOrganizationGrain>(organizationId).IsDisabled();
+        organizationDisabled = await GrainFactory.ReferenceTo<IOrganizationGrain>(organizationId).IsDisabled();
     }
 
     public async Task<bool> SealIfUnsealed()
@@ -245,7 +245,7 @@ internal sealed class RuntimeGrain(
         // one, so the proxy's next check reloads.
         var releasedAt = stamp;
         var vaultIds = State.VaultIds.ToArray();
-        var replies = await Task.WhenAll(vaultIds.Select(id => GrainFactory.GetGrain<IVaultGrain>(id).ReleaseToRuntime(RuntimeId)));
+        var replies = await Task.WhenAll(vaultIds.Select(id => GrainFactory.ReferenceTo<IVaultGrain>(id).ReleaseToRuntime(RuntimeId)));
         var secrets = new List<ReleasedSecret>();
         var envKeys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var reply in replies)
@@ -338,7 +338,7 @@ internal sealed class RuntimeGrain(
 
     private async Task<VaultError?> AttachAllAsync(string organizationId, IReadOnlyList<string> vaultIds)
     {
-        var errors = await Task.WhenAll(vaultIds.Select(id => GrainFactory.GetGrain<IVaultGrain>(id).AttachRuntime(organizationId, RuntimeId)));
+        var errors = await Task.WhenAll(vaultIds.Select(id => GrainFactory.ReferenceTo<IVaultGrain>(id).AttachRuntime(organizationId, RuntimeId)));
         if (Array.Find(errors, e => e != VaultError.None) is var error && error == VaultError.None)
         {
             return null;
@@ -351,7 +351,7 @@ internal sealed class RuntimeGrain(
 
     private async Task<VaultError?> DetachAllAsync(string organizationId, IReadOnlyList<string> vaultIds)
     {
-        var errors = await Task.WhenAll(vaultIds.Select(id => GrainFactory.GetGrain<IVaultGrain>(id).DetachRuntime(organizationId, RuntimeId)));
+        var errors = await Task.WhenAll(vaultIds.Select(id => GrainFactory.ReferenceTo<IVaultGrain>(id).DetachRuntime(organizationId, RuntimeId)));
         return Array.Find(errors, e => e != VaultError.None) is var error && error != VaultError.None ? error : null;
     }
 

@@ -70,7 +70,7 @@ internal sealed class ReadRecorder(IGrainFactory grains, IOptions<ReadAuditOptio
         var entry = new AuditEntry(AuditActor.Current, action, AuditRoute.OutcomeOf(status), status, AuditRoute.Resource(http), QueryOf(http));
         try
         {
-            if (await grains.GetGrain<IAuditTrailGrain>(organizationId).Append([entry]) == VaultError.None)
+            if (await grains.ReferenceTo<IAuditTrailGrain>(organizationId).Append([entry]) == VaultError.None)
             {
                 return result;
             }

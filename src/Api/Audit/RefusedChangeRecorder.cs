@@ -50,7 +50,7 @@ internal sealed class RefusedChangeRecorder(IGrainFactory grains, ILogger<Refuse
             result is IValueHttpResult { Value: ErrorBody error } ? new Dictionary<string, string> { ["error"] = error.Error } : null);
         try
         {
-            if (await grains.GetGrain<IAuditTrailGrain>(organizationId).Append([entry]) != VaultError.None)
+            if (await grains.ReferenceTo<IAuditTrailGrain>(organizationId).Append([entry]) != VaultError.None)
             {
                 logger.LogWarning("A refused {Action} ({Status}) was not recorded: the audit trail is unavailable", action, status);
             }

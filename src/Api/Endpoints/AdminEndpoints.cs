@@ -78,7 +78,7 @@ internal static class AdminEndpoints
         }
 
         var minter = ResourceMinter.For(http);
-        var organization = grains.GetGrain<IOrganizationGrain>(minter.NewId(ResourceId.Organization));
+        var organization = grains.ReferenceTo<IOrganizationGrain>(minter.NewId(ResourceId.Organization));
 
         // A repeat of a create whose outcome was lost: the organization it made, if it made one,
         // has this same id (Create itself refuses an existing organization).
@@ -102,7 +102,7 @@ internal static class AdminEndpoints
             return ApiResults.BadRequest("invalid org_id");
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).Get();
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(organizationId).Get();
         return reply.Succeeded ? ApiResults.Ok(OrganizationResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
@@ -119,7 +119,7 @@ internal static class AdminEndpoints
             return error;
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).Update(changes!);
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(organizationId).Update(changes!);
         return reply.Succeeded ? ApiResults.Ok(OrganizationResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
@@ -140,7 +140,7 @@ internal static class AdminEndpoints
         var key = minter.NewCredential(Credentials.ApiKey);
         var keyHash = CredentialFormat.Hash(key);
         var keyId = minter.NewId(ResourceId.ApiKey);
-        var organization = grains.GetGrain<IOrganizationGrain>(organizationId);
+        var organization = grains.ReferenceTo<IOrganizationGrain>(organizationId);
 
         // A repeat of a create whose outcome was lost: the key it made, if it made one, has this
         // same id (CreateApiKey itself would add a second record).
@@ -164,7 +164,7 @@ internal static class AdminEndpoints
             return ApiResults.BadRequest("invalid org_id");
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).ListApiKeys();
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(organizationId).ListApiKeys();
         return reply.Succeeded
             ? ApiResults.Ok(reply.Value!.Select(ApiKeyResponse.From).ToArray())
             : ApiResults.From(reply.Error);
@@ -182,7 +182,7 @@ internal static class AdminEndpoints
             return ApiResults.BadRequest("invalid key_id");
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(organizationId).RevokeApiKey(keyId);
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(organizationId).RevokeApiKey(keyId);
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error);
     }
 

@@ -82,7 +82,7 @@ internal static class AuditEndpoints
 
     private static async Task<IResult> VerifyAsync(IGrainFactory grains, string trail)
     {
-        var verification = await grains.GetGrain<IAuditTrailGrain>(trail).Verify();
+        var verification = await grains.ReferenceTo<IAuditTrailGrain>(trail).Verify();
         return verification.Error == VaultError.None
             ? ApiResults.Ok(new AuditVerificationResponse(verification.Verified, verification.FirstBroken))
             : ApiResults.From(verification.Error);
@@ -95,7 +95,7 @@ internal static class AuditEndpoints
             return ApiResults.BadRequest("invalid org_id");
         }
 
-        var organization = await grains.GetGrain<IOrganizationGrain>(organizationId).Get();
+        var organization = await grains.ReferenceTo<IOrganizationGrain>(organizationId).Get();
         return organization.Succeeded ? null : ApiResults.From(organization.Error);
     }
 
@@ -107,7 +107,7 @@ internal static class AuditEndpoints
             return QueryError(http.Request.Query);
         }
 
-        var page = await grains.GetGrain<IAuditTrailGrain>(trail).Query(query);
+        var page = await grains.ReferenceTo<IAuditTrailGrain>(trail).Query(query);
         if (!page.Succeeded)
         {
             return ApiResults.From(page.Error);

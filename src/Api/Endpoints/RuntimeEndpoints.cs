@@ -76,7 +76,7 @@ internal static class RuntimeEndpoints
             var minter = ResourceMinter.For(http);
             var token = minter.NewCredential(Credentials.RuntimeToken);
             var runtime = new NewRuntime(minter.NewId(ResourceId.Runtime), name!, vaultIds ?? [], CredentialFormat.Hash(token));
-            var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).CreateRuntime(runtime);
+            var reply = await grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).CreateRuntime(runtime);
             return reply.Succeeded
                 ? ApiResults.Ok(CreatedRuntimeResponse.From(reply.Value!, token), StatusCodes.Status201Created)
                 : ApiResults.From(reply.Error);
@@ -85,7 +85,7 @@ internal static class RuntimeEndpoints
 
     private static async Task<IResult> List(HttpContext http, IGrainFactory grains)
     {
-        var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).ListRuntimes();
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).ListRuntimes();
         return reply.Succeeded
             ? ApiResults.Ok(reply.Value!.Select(RuntimeResponse.From).ToArray())
             : ApiResults.From(reply.Error);
@@ -98,7 +98,7 @@ internal static class RuntimeEndpoints
             return ApiResults.BadRequest("invalid runtime_id");
         }
 
-        var reply = await grains.GetGrain<IRuntimeGrain>(runtimeId).Get(ApiKeyAuthentication.CallerOrganization(http));
+        var reply = await grains.ReferenceTo<IRuntimeGrain>(runtimeId).Get(ApiKeyAuthentication.CallerOrganization(http));
         return reply.Succeeded ? ApiResults.Ok(RuntimeResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
@@ -110,7 +110,7 @@ internal static class RuntimeEndpoints
         }
 
         var organizationId = ApiKeyAuthentication.CallerOrganization(http);
-        var runtime = grains.GetGrain<IRuntimeGrain>(runtimeId);
+        var runtime = grains.ReferenceTo<IRuntimeGrain>(runtimeId);
         var (body, bodyError) = await JsonBody.ReadAsync(http.Request);
         using (body)
         {
@@ -137,7 +137,7 @@ internal static class RuntimeEndpoints
         }
 
         var token = ResourceMinter.For(http).NewCredential(Credentials.RuntimeToken);
-        var reply = await grains.GetGrain<IRuntimeGrain>(runtimeId).RotateToken(ApiKeyAuthentication.CallerOrganization(http), CredentialFormat.Hash(token));
+        var reply = await grains.ReferenceTo<IRuntimeGrain>(runtimeId).RotateToken(ApiKeyAuthentication.CallerOrganization(http), CredentialFormat.Hash(token));
         return reply.Succeeded
             ? ApiResults.Ok(new RuntimeTokenResponse(token), StatusCodes.Status201Created)
             : ApiResults.From(reply.Error);
@@ -150,7 +150,7 @@ internal static class RuntimeEndpoints
             return ApiResults.BadRequest("invalid runtime_id");
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).DeleteRuntime(runtimeId);
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).DeleteRuntime(runtimeId);
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error);
     }
 
@@ -172,13 +172,13 @@ internal static class RuntimeEndpoints
         }
 
         var organizationId = ApiKeyAuthentication.CallerOrganization(http);
-        var runtime = await grains.GetGrain<IRuntimeGrain>(runtimeId).Get(organizationId);
+        var runtime = await grains.ReferenceTo<IRuntimeGrain>(runtimeId).Get(organizationId);
         if (!runtime.Succeeded)
         {
             return ApiResults.From(runtime.Error);
         }
 
-        var listings = await Task.WhenAll(runtime.Value!.VaultIds.Select(id => grains.GetGrain<IVaultGrain>(id).ListSecrets(organizationId)));
+        var listings = await Task.WhenAll(runtime.Value!.VaultIds.Select(id => grains.ReferenceTo<IVaultGrain>(id).ListSecrets(organizationId)));
         if (Array.Find(listings, l => l.Error is not (VaultError.None or VaultError.VaultNotFound)) is { } failed)
         {
             return ApiResults.From(failed.Error);

@@ -50,7 +50,7 @@ internal static class SecretEndpoints
         }
 
         var organizationId = ApiKeyAuthentication.CallerOrganization(http);
-        var vault = grains.GetGrain<IVaultGrain>(vaultId);
+        var vault = grains.ReferenceTo<IVaultGrain>(vaultId);
         var (body, bodyError) = await JsonBody.ReadAsync(http.Request);
         using (body)
         {
@@ -75,7 +75,7 @@ internal static class SecretEndpoints
         }
 
         // The grain's bytes as they are: encoded once per version of the vault, not per request.
-        var reply = await grains.GetGrain<IVaultGrain>(vaultId).ListSecretsJson(ApiKeyAuthentication.CallerOrganization(http));
+        var reply = await grains.ReferenceTo<IVaultGrain>(vaultId).ListSecretsJson(ApiKeyAuthentication.CallerOrganization(http));
         return reply.Succeeded
             ? ApiResults.Utf8Json(reply.Value!.Utf8)
             : ApiResults.From(reply.Error);
@@ -88,7 +88,7 @@ internal static class SecretEndpoints
             return invalid;
         }
 
-        var reply = await grains.GetGrain<IVaultGrain>(vaultId).GetSecret(ApiKeyAuthentication.CallerOrganization(http), secretId);
+        var reply = await grains.ReferenceTo<IVaultGrain>(vaultId).GetSecret(ApiKeyAuthentication.CallerOrganization(http), secretId);
         return reply.Succeeded ? ApiResults.Ok(SecretResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
@@ -100,7 +100,7 @@ internal static class SecretEndpoints
         }
 
         var organizationId = ApiKeyAuthentication.CallerOrganization(http);
-        var vault = grains.GetGrain<IVaultGrain>(vaultId);
+        var vault = grains.ReferenceTo<IVaultGrain>(vaultId);
         var (body, bodyError) = await JsonBody.ReadAsync(http.Request);
         using (body)
         {
@@ -122,7 +122,7 @@ internal static class SecretEndpoints
             return invalid;
         }
 
-        var reply = await grains.GetGrain<IVaultGrain>(vaultId).DeleteSecret(ApiKeyAuthentication.CallerOrganization(http), secretId);
+        var reply = await grains.ReferenceTo<IVaultGrain>(vaultId).DeleteSecret(ApiKeyAuthentication.CallerOrganization(http), secretId);
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error);
     }
 

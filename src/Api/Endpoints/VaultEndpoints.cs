@@ -68,7 +68,7 @@ internal static class VaultEndpoints
                 return descriptionError;
             }
 
-            var organization = grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http));
+            var organization = grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http));
             var reply = await organization.CreateVault(ResourceMinter.For(http).NewId(ResourceId.Vault), name!, description);
             return reply.Succeeded
                 ? ApiResults.Ok(VaultResponse.From(reply.Value!), StatusCodes.Status201Created)
@@ -78,7 +78,7 @@ internal static class VaultEndpoints
 
     private static async Task<IResult> List(HttpContext http, IGrainFactory grains)
     {
-        var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).ListVaults();
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).ListVaults();
         return reply.Succeeded
             ? ApiResults.Ok(reply.Value!.Select(VaultResponse.From).ToArray())
             : ApiResults.From(reply.Error);
@@ -91,7 +91,7 @@ internal static class VaultEndpoints
             return ApiResults.BadRequest("invalid vault_id");
         }
 
-        var reply = await grains.GetGrain<IVaultGrain>(vaultId).Get(ApiKeyAuthentication.CallerOrganization(http));
+        var reply = await grains.ReferenceTo<IVaultGrain>(vaultId).Get(ApiKeyAuthentication.CallerOrganization(http));
         return reply.Succeeded ? ApiResults.Ok(VaultResponse.From(reply.Value!)) : ApiResults.From(reply.Error);
     }
 
@@ -103,7 +103,7 @@ internal static class VaultEndpoints
         }
 
         var organizationId = ApiKeyAuthentication.CallerOrganization(http);
-        var vault = grains.GetGrain<IVaultGrain>(vaultId);
+        var vault = grains.ReferenceTo<IVaultGrain>(vaultId);
         var (body, bodyError) = await JsonBody.ReadAsync(http.Request);
         using (body)
         {
@@ -132,7 +132,7 @@ internal static class VaultEndpoints
             return ApiResults.BadRequest("invalid vault_id");
         }
 
-        var reply = await grains.GetGrain<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).DeleteVault(vaultId);
+        var reply = await grains.ReferenceTo<IOrganizationGrain>(ApiKeyAuthentication.CallerOrganization(http)).DeleteVault(vaultId);
         return reply.Succeeded ? Results.NoContent() : ApiResults.From(reply.Error, reply.Count);
     }
 

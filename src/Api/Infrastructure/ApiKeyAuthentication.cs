@@ -121,7 +121,7 @@ internal sealed class ApiKeyAuthentication(
             return (cached, null);
         }
 
-        var standing = await grains.GetGrain<IApiKeyGrain>(hash).Standing();
+        var standing = await grains.ReferenceTo<IApiKeyGrain>(hash).Standing();
         if (standing is null or { Revoked: true })
         {
             known.TryRemove(hash, out _);
@@ -136,7 +136,7 @@ internal sealed class ApiKeyAuthentication(
             return (null, revoked);
         }
 
-        var disabled = await grains.GetGrain<IOrganizationGrain>(standing.Key.OrganizationId).IsDisabled();
+        var disabled = await grains.ReferenceTo<IOrganizationGrain>(standing.Key.OrganizationId).IsDisabled();
         if (known.Count >= MaxKnownKeys)
         {
             known.Clear();

@@ -17,9 +17,9 @@ internal static class CredentialSealing
         var options = new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken };
         foreach (var organizationId in await grains.GetGrain<IOrganizationDirectoryGrain>(0).List())
         {
-            var records = await grains.GetGrain<IOrganizationGrain>(organizationId).GetCredentialRecords();
-            var work = records.ApiKeyHashes.Select(hash => (Func<Task<bool>>)(() => grains.GetGrain<IApiKeyGrain>(hash).SealIfUnsealed()))
-                .Concat(records.RuntimeIds.Select(id => (Func<Task<bool>>)(() => grains.GetGrain<IRuntimeGrain>(id).SealIfUnsealed())))
+            var records = await grains.ReferenceTo<IOrganizationGrain>(organizationId).GetCredentialRecords();
+            var work = records.ApiKeyHashes.Select(hash => (Func<Task<bool>>)(() => grains.ReferenceTo<IApiKeyGrain>(hash).SealIfUnsealed()))
+                .Concat(records.RuntimeIds.Select(id => (Func<Task<bool>>)(() => grains.ReferenceTo<IRuntimeGrain>(id).SealIfUnsealed())))
                 .Select((seal, index) => (Seal: seal, IsApiKey: index < records.ApiKeyHashes.Count));
             await Parallel.ForEachAsync(work, options, async (item, _) =>
             {

@@ -66,7 +66,7 @@ internal sealed class IdempotencyFilter(IGrainFactory grains, ILogger<Idempotenc
         }
 
         var keys = IdempotencyKeys.Derive(values[0]!, scopeOf(http));
-        var grain = grains.GetGrain<IIdempotencyGrain>(keys.GrainKey);
+        var grain = grains.ReferenceTo<IIdempotencyGrain>(keys.GrainKey);
         var request = new IdempotentRequest(
             Guid.NewGuid(),
             keys.Fingerprint(http.Request.Method, http.Request.Path + http.Request.QueryString, body),

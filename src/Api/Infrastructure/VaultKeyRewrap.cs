@@ -22,7 +22,7 @@ internal static class VaultKeyRewrap
             RewrapOutcome outcome;
             try
             {
-                outcome = await grains.GetGrain<IVaultGrain>(vaultId).Rewrap();
+                outcome = await grains.ReferenceTo<IVaultGrain>(vaultId).Rewrap();
             }
             catch (Exception e) when (ErrorBoundary.IsTransient(e))
             {
@@ -56,7 +56,7 @@ internal static class VaultKeyRewrap
     {
         foreach (var organizationId in await grains.GetGrain<IOrganizationDirectoryGrain>(0).List())
         {
-            foreach (var vaultId in await grains.GetGrain<IOrganizationGrain>(organizationId).GetVaultIds())
+            foreach (var vaultId in await grains.ReferenceTo<IOrganizationGrain>(organizationId).GetVaultIds())
             {
                 yield return vaultId;
             }

@@ -9,7 +9,7 @@ internal static class AuditRecording
         var entry = new AuditEntry(AuditActor.Current, action, AuditEntry.Success, status, resource);
         try
         {
-            return await grains.GetGrain<IAuditTrailGrain>(organizationId).Append([entry]);
+            return await grains.ReferenceTo<IAuditTrailGrain>(organizationId).Append([entry]);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -738,7 +738,7 @@ internal sealed class AuditTrailGrain(
                     {
                         try
                         {
-                            if (await GrainFactory.GetGrain<IVaultGrain>(vaultId).DeliverAuditEvents() == VaultError.None)
+                            if (await GrainFactory.ReferenceTo<IVaultGrain>(vaultId).DeliverAuditEvents() == VaultError.None)
                             {
                                 delivered.Add(vaultId);
                             }

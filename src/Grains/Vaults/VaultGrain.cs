@@ -513,7 +513,7 @@ internal sealed class VaultGrain(
         if (context.InterfaceMethod?.Name == nameof(IVaultGrain.ReleaseToRuntime)
             && !(context.Request.GetArgument(0) is string runtimeId
                 && context.SourceId is { } source
-                && source == GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).GetGrainId()))
+                && source == GrainFactory.ReferenceTo<IRuntimeGrain>(runtimeId).GetGrainId()))
         {
             logger.LogWarning("Vault {VaultId} refused a release not asked by the runtime it names (caller {Caller})", VaultId, context.SourceId?.ToString() ?? "unknown");
             context.Result = VaultReply<IReadOnlyList<ReleasedSecret>>.Fail(VaultError.RuntimeNotAttached);
@@ -850,7 +850,7 @@ internal sealed class VaultGrain(
             return;
         }
 
-        var report = GrainFactory.GetGrain<IOrganizationGrain>(after.State.OrganizationId!).VaultChanged(details);
+        var report = GrainFactory.ReferenceTo<IOrganizationGrain>(after.State.OrganizationId!).VaultChanged(details);
         try
         {
             await report.WaitAsync(OrganizationReportTimeout);
@@ -898,7 +898,7 @@ internal sealed class VaultGrain(
 
         await Task.WhenAll(after.State.Runtimes.Select(async runtimeId =>
         {
-            var notified = GrainFactory.GetGrain<IRuntimeGrain>(runtimeId).SecretsChanged(VaultId);
+            var notified = GrainFactory.ReferenceTo<IRuntimeGrain>(runtimeId).SecretsChanged(VaultId);
             try
             {
                 await notified.WaitAsync(RuntimeNotifyTimeout);
@@ -917,7 +917,7 @@ internal sealed class VaultGrain(
 
     // The organization: the committed state's, or for a create the one being written.
     private IAuditTrailGrain AuditTrail(VaultModel snapshot) =>
-        GrainFactory.GetGrain<IAuditTrailGrain>(Committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
+        GrainFactory.ReferenceTo<IAuditTrailGrain>(Committed.State.OrganizationId ?? snapshot.State.OrganizationId!);
 
     private async Task RecordFailedWriteAsync(IReadOnlyList<AuditEntry> events)
     {
@@ -925,7 +925,7 @@ internal sealed class VaultGrain(
         {
             if (Committed.State.OrganizationId is { } organization)
             {
-                await GrainFactory.GetGrain<IAuditTrailGrain>(organization).Append(
+                await GrainFactory.ReferenceTo<IAuditTrailGrain>(organization).Append(
                     events.Select(e => e with { Outcome = AuditEntry.Error, Status = 503 }).ToList());
             }
         }

@@ -83,7 +83,7 @@ public sealed partial class FailedAuthenticationSummaryWriter(
         string error;
         try
         {
-            var outcome = await grains.GetGrain<IAuditTrailGrain>(trail).Append(written.Select(summary => ToEntry(summary, now)).ToList());
+            var outcome = await grains.ReferenceTo<IAuditTrailGrain>(trail).Append(written.Select(summary => ToEntry(summary, now)).ToList());
             if (outcome == VaultError.None)
             {
                 return;
@@ -120,7 +120,7 @@ public sealed partial class FailedAuthenticationSummaryWriter(
         {
             try
             {
-                owners[runtimeId] = await grains.GetGrain<IRuntimeGrain>(runtimeId).Owner();
+                owners[runtimeId] = await grains.ReferenceTo<IRuntimeGrain>(runtimeId).Owner();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

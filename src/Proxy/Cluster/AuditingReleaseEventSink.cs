@@ -56,7 +56,7 @@ internal sealed class AuditingReleaseEventSink(
         {
             try
             {
-                var error = await grains.GetGrain<IAuditTrailGrain>(organization.Key).Append(organization.Select(ToEntry).ToList());
+                var error = await grains.ReferenceTo<IAuditTrailGrain>(organization.Key).Append(organization.Select(ToEntry).ToList());
                 if (error != VaultError.None)
                 {
                     logger.LogError("{Count} release event(s) of organization {OrganizationId} not recorded: {Error}", organization.Count(), organization.Key, error);

@@ -87,7 +87,7 @@ internal sealed class ClusterRuntimeDirectory : IRuntimeDirectory, IRuntimeObser
 
     private async Task<Held?> RefreshAsync(string runtimeId, string tokenHash, Held? current)
     {
-        var runtime = grains.GetGrain<IRuntimeGrain>(runtimeId);
+        var runtime = grains.ReferenceTo<IRuntimeGrain>(runtimeId);
         var generation = generations.GetValueOrDefault(runtimeId);
         try
         {
