@@ -129,7 +129,7 @@ if [ -n "$SWITCH" ]; then
   # The same two scenarios twice on the same machine in one run: what the feature costs is the
   # ratio of the two phases. Each phase has a freshly started silo and API and its own 1,000 new
   # vaults, so neither inherits the other's warm grains or fuller vaults. Short windows by default.
-  export BENCH_SCENARIOS=spread,hot BENCH_WARMUP="${BENCH_WARMUP:-3}" BENCH_DURATION="${BENCH_DURATION:-10}"
+  export BENCH_SCENARIOS=spread,hot BENCH_WARMUP="${BENCH_WARMUP:-30}" BENCH_DURATION="${BENCH_DURATION:-10}"
   SWITCH_ARGS=()
   # The audit comparison also counts the trail's appends in its container.
   [ "$SWITCH" != audit ] || SWITCH_ARGS=(--audit-container "vaultgrains-audit")
@@ -160,7 +160,7 @@ fi
 if [ "$BENCH_MODE" = compare ]; then
   # The same scenarios against both deployments on the same machine in one run: compare the two
   # rows' ratio. Each phase has a freshly started service and vaults of its own.
-  export BENCH_SCENARIOS="${BENCH_SCENARIOS:-hot,list}" BENCH_WARMUP="${BENCH_WARMUP:-3}" BENCH_DURATION="${BENCH_DURATION:-10}"
+  export BENCH_SCENARIOS="${BENCH_SCENARIOS:-hot,list}" BENCH_WARMUP="${BENCH_WARMUP:-30}" BENCH_DURATION="${BENCH_DURATION:-10}"
   for phase in separate in-silo; do
     SERVICE_MODE=$phase
     log "$phase: starting the service on port $API_PORT"

@@ -8,7 +8,7 @@ internal sealed record BenchSettings
     public int Connections { get; init; } = Int("BENCH_CONNECTIONS", 64);
 
     /// <summary>Scenarios 1-4: warm-up, then the measured window.</summary>
-    public TimeSpan Warmup { get; init; } = Seconds("BENCH_WARMUP", 5);
+    public TimeSpan Warmup { get; init; } = Seconds("BENCH_WARMUP", 30);
 
     public TimeSpan Duration { get; init; } = Seconds("BENCH_DURATION", 15);
 
