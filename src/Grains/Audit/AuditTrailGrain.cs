@@ -392,6 +392,9 @@ internal sealed class AuditTrailGrain(
     // A vault that did not deliver in the last pass (its silo not yet declared dead, a call that
     // timed out) keeps reads refused, and a read asks it again rather than wait for the timer; so
     // does a stored list this activation could not read yet.
+    // The stored list is unread, or a listed vault has not delivered: the trail may lack events.
+    private bool MayLackEvents => !stagingListRead || recovering.Count > 0;
+
     private async Task<VaultError> RecoveredAndFlushedAsync()
     {
         if (!options.Value.Enabled)
@@ -399,13 +402,13 @@ internal sealed class AuditTrailGrain(
             return await FlushAsync();
         }
 
-        if ((!stagingListRead || recovering.Count > 0) && recovery is not { IsCompleted: false })
+        if (MayLackEvents && recovery is not { IsCompleted: false })
         {
             upkeep = recovery = upkeep is { IsCompleted: false } running ? running : UpkeepAsync();
         }
 
         if (recovery is { IsCompleted: false } pending && await Task.WhenAny(pending, Task.Delay(RecoveryWait, clock)) != pending
-            || !stagingListRead || recovering.Count > 0)
+            || MayLackEvents)
         {
             logger.LogWarning("Audit trail of {OrganizationId}: read refused while vaults deliver what an earlier activation may have lost", OrganizationId);
             return VaultError.AuditUnavailable;

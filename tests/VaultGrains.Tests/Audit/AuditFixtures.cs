@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using System.Text.Json;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Specialized;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,6 +16,14 @@ public class AuditFixture : ApiFixture
 
     /// <summary>Closed: the silo's calls asking a vault to deliver its audit events fail.</summary>
     public DeliveryCallGate DeliveryCalls { get; } = new();
+
+    /// <summary>The organization's trail verifies from end to end (the admin verify endpoint finds no broken link).</summary>
+    public async Task AssertChainUnbrokenAsync(string organizationId)
+    {
+        using var admin = CreateClient(AdminToken);
+        var verified = await ReadAsync(await admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+    }
 
     protected override void ConfigureSilo(IServiceCollection services)
     {

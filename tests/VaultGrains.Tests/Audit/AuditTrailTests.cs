@@ -190,8 +190,7 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         var secretCreates = (await AllEventsAsync(client, "?action=secret.create")).Where(e => e.GetProperty("outcome").GetString() == "success").ToList();
         Assert.Equal(["LOST", "KEPT"], secretCreates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
         Assert.DoesNotContain(await AllEventsAsync(client), e => e.GetProperty("action").GetString() is "runtime.create" or "vault.create" && e.GetProperty("outcome").GetString() == "success" && e.GetProperty("resource").GetProperty("vault_id").GetString() != vaultId);
-        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
-        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        await fixture.AssertChainUnbrokenAsync(organizationId);
     }
 
     [Fact]
@@ -276,8 +275,7 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
         var events = (await ApiFixture.ReadAsync(answered)).GetProperty("events").EnumerateArray().ToList();
         Assert.Equal("TAKEN", Assert.Single(events).GetProperty("resource").GetProperty("env_key").GetString());
-        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
-        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        await fixture.AssertChainUnbrokenAsync(organizationId);
     }
 
     [Fact]
@@ -314,8 +312,7 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(reads + 1, fixture.AuditStore.SegmentReadsOf(organizationId));
         var creates = await AllEventsAsync(client, "?action=secret.create");
         Assert.Equal(["TOGETHER", "EARLIER"], creates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
-        var verified = await ApiFixture.ReadAsync(await Admin.GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
-        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        await fixture.AssertChainUnbrokenAsync(organizationId);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
@@ -423,7 +420,6 @@ public sealed class AuditRedeliveryTests(SmallSegmentAuditFixture fixture) : ICl
         Assert.Single(page.GetProperty("events").EnumerateArray());
         var stored = string.Concat((await fixture.ReadSegmentsAsync(organizationId)).Select(s => s.Text));
         Assert.Equal(1, stored.Split("\"env_key\":\"ONCE\"").Length - 1);
-        var verified = await ApiFixture.ReadAsync(await fixture.CreateClient(ApiFixture.AdminToken).GetAsync($"/api/admin/v1/organizations/{organizationId}/audit-events/verify"));
-        Assert.Equal(JsonValueKind.Null, verified.GetProperty("first_broken").ValueKind);
+        await fixture.AssertChainUnbrokenAsync(organizationId);
     }
 }
