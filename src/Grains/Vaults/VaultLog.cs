@@ -272,22 +272,21 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     }
 
     // One write per batch: everything applied to Tentative while the previous write was in flight.
-    // Two stages: a batch's events go to the audit trail, then its record to the log. While one
-    // batch's record is being appended, the batch behind it is taken and its events are sent, so
-    // the trail's round trip overlaps the log's instead of adding to it. Each batch still waits for
-    // its own events before its own write, so no change is ever stored without its event.
+    // A batch's events go to the audit trail first (it answers at once while it is healthy, and
+    // refuses while it is failing), then its record to the log, so no change is stored that the
+    // trail refused. The next batch is taken only when this one is answered: taking it while this
+    // record was being appended (to overlap the trail's round trip with the log's) made every
+    // change wait for the write ahead of it and then its own, two appends instead of one.
     private async Task WriteLoopAsync()
     {
-        PendingBatch? ahead = null;
         try
         {
-            while ((ahead ?? Take()) is { } batch)
+            while (Take() is { } batch)
             {
-                ahead = null;
                 var failure = VaultError.Unavailable;
                 try
                 {
-                    // Until the trail's append is answered, a failure is the trail's.
+                    // Until the trail has taken the events, a failure is the trail's.
                     failure = VaultError.AuditUnavailable;
                     if (!await (batch.EventsStaged ?? StageBeforeEraseAsync(batch)))
                     {
@@ -300,31 +299,20 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                         hooks.Seal(batch.Snapshot);
                     }
 
-                    var write = WriteAsync(Confirmed, batch.Snapshot, batch.Touched, batch.Staged);
-                    if (!write.IsCompleted)
-                    {
-                        ahead = Take();
-                    }
-
-                    await write;
+                    await WriteAsync(Confirmed, batch.Snapshot, batch.Touched, batch.Staged);
                 }
                 catch (Exception e)
                 {
                     // The write may or may not have landed (a conflict means another activation
-                    // wrote first, or an earlier try of this one did). Fail this batch, the one
-                    // taken behind it and the one queued (each validated against this one), drop
-                    // every pending change and refuse everything: the next activation reads the truth.
+                    // wrote first, or an earlier try of this one did). Fail this batch and the one
+                    // queued (validated against this one), drop every pending change and refuse
+                    // everything: the next activation reads the truth. The queued changes' events
+                    // never left the vault.
                     IsStale = true;
                     Tentative = Confirmed.Clone();
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", vaultId, e.GetType().Name);
                     batch.Done.TrySetResult(failure);
                     hooks.WriteFailed(batch.Events, failure);
-                    if (ahead is { } behind)
-                    {
-                        _ = AbandonAsync(behind, failure);
-                        ahead = null;
-                    }
-
                     nextWrite?.TrySetResult(failure);
                     nextWrite = null;
                     pendingAudit = [];
@@ -482,24 +470,6 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             stageFirst = true;
         }
-    }
-
-    // A batch taken behind a failed write is never written. Its events may already be in the trail,
-    // saying success: once their append is answered, they get their error events like any failed write.
-    private async Task AbandonAsync(PendingBatch batch, VaultError failure)
-    {
-        bool landed;
-        try
-        {
-            landed = batch.EventsStaged is { } staged && await staged;
-        }
-        catch (Exception)
-        {
-            landed = true;
-        }
-
-        batch.Done.TrySetResult(failure);
-        hooks.WriteFailed(batch.Events, landed ? VaultError.Unavailable : VaultError.AuditUnavailable);
     }
 
     private sealed record PendingBatch(

@@ -353,45 +353,49 @@ public sealed class VaultLogTests
     });
 
     [Fact]
-    public Task The_next_batchs_events_go_to_the_trail_while_the_previous_batch_is_appended() => OnVaultScheduler(async () =>
+    public Task Changes_made_while_a_record_is_appended_are_written_together_in_the_next_record() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
-        var (_, first, second, appends) = await TwoBatchesWithTheFirstAppendHeldAsync(hooks);
+        var (log, first, second, appends) = await FirstAppendHeldWithSecondWaitingAsync(hooks);
+        log.Tentative.Add(Secret("THIRD"));
+        var third = log.CommitAsync(Audit("THIRD"));
+        await Task.Delay(50);
 
-        // FIRST's record is held in storage; SECOND's events are already on their way, not queued behind it.
-        Assert.False(first.IsCompleted);
+        // Nothing is taken behind the record in flight: the changes wait for its answer, then go as one batch.
         Assert.False(second.IsCompleted);
-        Assert.Equal(["FIRST", "SECOND"], hooks.EventsSent.Select(e => e.Single().Resource.EnvKey));
+        Assert.Equal(["FIRST"], hooks.EventsSent.SelectMany(e => e).Select(e => e.Resource.EnvKey));
+        var appendsBefore = Appends();
 
         store.HoldAppends = null;
         appends.SetResult();
-        Assert.Equal(VaultError.None, await first);
-        Assert.Equal(VaultError.None, await second);
-        Assert.Equal(["FIRST", "SECOND"], EnvKeys(await OpenAsync()));
+        Assert.Equal([VaultError.None, VaultError.None, VaultError.None], await Task.WhenAll(first, second, third));
+        Assert.Equal([["FIRST"], ["SECOND", "THIRD"]], hooks.EventsSent.Select(e => e.Select(x => x.Resource.EnvKey!).ToArray()));
+        Assert.Equal(appendsBefore + 2, Appends());
+        Assert.Equal(["FIRST", "SECOND", "THIRD"], EnvKeys(await OpenAsync()));
     });
 
     [Fact]
-    public Task A_batch_whose_events_went_out_behind_a_failed_write_fails_with_it_and_its_events_are_corrected() => OnVaultScheduler(async () =>
+    public Task Changes_queued_behind_a_failed_write_fail_with_it_and_never_reach_the_trail() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
         store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
-        var (log, first, second, appends) = await TwoBatchesWithTheFirstAppendHeldAsync(hooks);
+        var (log, first, second, appends) = await FirstAppendHeldWithSecondWaitingAsync(hooks);
         store.HoldAppends = null;
         appends.SetResult();
 
         Assert.Equal(VaultError.Unavailable, await first);
         Assert.Equal(VaultError.Unavailable, await second);
         Assert.True(log.IsStale);
-        // Both batches' events reached the trail saying success: both get their error events.
-        await WaitUntilAsync(() => hooks.FailedEvents.Count == 2);
-        Assert.Equal(["FIRST", "SECOND"], hooks.FailedEvents.Select(f => f.Events.Single().Resource.EnvKey).Order(StringComparer.Ordinal));
+        // FIRST's events reached the trail saying success and get their error events; SECOND's never left the vault.
+        Assert.Equal(["FIRST"], hooks.EventsSent.SelectMany(e => e).Select(e => e.Resource.EnvKey));
+        Assert.Equal(["FIRST"], hooks.FailedEvents.SelectMany(f => f.Events).Select(e => e.Resource.EnvKey));
         Assert.All(hooks.FailedEvents, f => Assert.Equal(VaultError.Unavailable, f.Failure));
         Assert.Empty(EnvKeys(await OpenAsync()));
     });
 
-    // FIRST is committed while the trail is held, SECOND joins while FIRST's events wait; then the
-    // trail answers and FIRST's append is held in storage, until the caller completes the gate.
-    private async Task<(VaultLog Log, Task<VaultError> First, Task<VaultError> Second, TaskCompletionSource Appends)> TwoBatchesWithTheFirstAppendHeldAsync(Hooks hooks)
+    // FIRST is committed while the trail is held and SECOND joins while FIRST's events wait; then the
+    // trail answers and FIRST's record is held in storage, until the caller completes the gate.
+    private async Task<(VaultLog Log, Task<VaultError> First, Task<VaultError> Second, TaskCompletionSource Appends)> FirstAppendHeldWithSecondWaitingAsync(Hooks hooks)
     {
         var log = await OpenAsync(hooks: hooks);
         await CreateVaultAsync(log);
@@ -404,9 +408,11 @@ public sealed class VaultLogTests
         var second = log.CommitAsync(Audit("SECOND"));
         hooks.HoldTrail = null;
         trail.SetResult(true);
-        await WaitUntilAsync(() => hooks.EventsSent.Count == 2);
+        await Task.Delay(50);
         return (log, first, second, appends);
     }
+
+    private int Appends() => store.Calls.Count(c => c.StartsWith("Append", StringComparison.Ordinal));
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
