@@ -6,6 +6,9 @@ public static class StorageNames
     /// <summary>Vaults: their logs in Blob storage (<c>Vaults/BlobVaultLogStore</c>, not a grain storage provider); the name tags their storage metrics.</summary>
     public const string Vaults = "vaults";
 
+    /// <summary>The audit trail: Append Blob segments in the audit container (<c>Audit/BlobAuditStore</c>, not a grain storage provider); the name tags its storage metrics.</summary>
+    public const string Audit = "audit";
+
     /// <summary>Organizations and the organization directory: Blob storage (a thousand vault summaries exceed a row).</summary>
     public const string Organizations = "organizations";
 

@@ -190,7 +190,7 @@ public static class SiloHostingExtensions
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
         services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateOnStart();
         services.TryAddSingletonTimeProvider();
-        services.AddSingleton<IAuditStore>(_ => new BlobAuditStore(storage.CreateBlobServiceClient().GetBlobContainerClient(storage.AuditContainer)));
+        services.AddSingleton<IAuditStore>(_ => new MeasuredAuditStore(new BlobAuditStore(storage.CreateBlobServiceClient().GetBlobContainerClient(storage.AuditContainer))));
         return services;
     }
 

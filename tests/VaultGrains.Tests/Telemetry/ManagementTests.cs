@@ -185,6 +185,30 @@ public sealed class ManagementTests(ManagementFixture fixture)
     }
 
     [Fact]
+    public async Task The_audit_trails_appends_are_measured_as_a_storage_provider_of_their_own()
+    {
+        var before = await fixture.ScrapeAsync(fixture.SiloManagement);
+        var (client, _, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await ApiTestKit.CreateSecretAsync(client, vaultId, "MEASURED", "value-not-in-metrics", "api.example.com");
+
+        // A query writes what waits first: the vault's and the secret's events are appended by now.
+        var events = await client.GetFromJsonAsync<JsonElement>("/api/public/v1/audit-events");
+        var actions = events.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("action").GetString()).ToList();
+        Assert.Contains("vault.create", actions);
+        Assert.Contains("secret.create", actions);
+
+        var after = await fixture.ScrapeAsync(fixture.SiloManagement);
+        double Delta(string name, params string[] labels) => TelemetryKit.Sample(after, name, labels) - TelemetryKit.Sample(before, name, labels);
+        Assert.True(Delta("vaultgrains_storage_write_duration_seconds_count", "provider=\"audit\"", "outcome=\"success\"") >= 1);
+        Assert.True(Delta("vaultgrains_storage_write_duration_seconds_sum", "provider=\"audit\"") > 0);
+        // Two events of a few hundred bytes each at least: the whole lines, hash and JSON.
+        Assert.True(Delta("vaultgrains_storage_write_size_bytes_sum", "provider=\"audit\"") >= 2 * 300);
+        Assert.Equal(0, Delta("vaultgrains_storage_write_duration_seconds_count", "provider=\"audit\"", "outcome=\"error\""));
+        Assert.DoesNotContain("value-not-in-metrics", after);
+    }
+
+    [Fact]
     public async Task After_creates_the_instruments_count_them_and_no_label_holds_a_value_or_an_id()
     {
         const int creates = 6;

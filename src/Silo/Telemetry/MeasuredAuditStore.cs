@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Text;
+using Azure;
+using VaultGrains.Grains;
+using VaultGrains.Grains.Audit;
+
+namespace VaultGrains.Silo.Telemetry;
+
+/// <summary>
+/// The audit trail's storage, measured as the "audit" provider: every change waits on the trail
+/// (it refuses changes while it cannot write), so its appends' latency and failures belong beside
+/// the vaults'. An append is one write (a whole group of events), a segment read is a read (an
+/// activation's tail, a query or a verification past memory). The rest passes through unmeasured.
+/// </summary>
+internal sealed class MeasuredAuditStore(IAuditStore inner) : IAuditStore
+{
+    private const string Provider = StorageNames.Audit;
+
+    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken)
+    {
+        SiloMetrics.WriteSize.Record(Encoding.UTF8.GetByteCount(text), new KeyValuePair<string, object?>("provider", Provider));
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            await inner.AppendAsync(organizationId, segment, create, expectedLength, text, cancellationToken);
+            outcome = "success";
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            // Another writer, or a retried append that had landed: the trail reads its tail back.
+            outcome = "conflict";
+            throw;
+        }
+        finally
+        {
+            SiloMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
+        }
+    }
+
+    public async Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            var text = await inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
+            outcome = "success";
+            return text;
+        }
+        finally
+        {
+            SiloMetrics.ReadDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
+        }
+    }
+
+    public Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken) =>
+        inner.ListSegmentsAsync(organizationId, cancellationToken);
+
+    public Task DeleteSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
+        inner.DeleteSegmentAsync(organizationId, segment, cancellationToken);
+
+    public Task<AuditAnchor?> ReadAnchorAsync(string organizationId, CancellationToken cancellationToken) =>
+        inner.ReadAnchorAsync(organizationId, cancellationToken);
+
+    public Task WriteAnchorAsync(string organizationId, AuditAnchor anchor, CancellationToken cancellationToken) =>
+        inner.WriteAnchorAsync(organizationId, anchor, cancellationToken);
+
+    public Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken) =>
+        inner.ReadStagingVaultsAsync(organizationId, cancellationToken);
+
+    public Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken) =>
+        inner.TryWriteStagingVaultsAsync(organizationId, vaults, etag, cancellationToken);
+}
