@@ -274,9 +274,10 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     // One write per batch: everything applied to Tentative while the previous write was in flight.
     // A batch's events go to the audit trail first (it answers at once while it is healthy, and
     // refuses while it is failing), then its record to the log, so no change is stored that the
-    // trail refused. The next batch is taken only when this one is answered: taking it while this
-    // record was being appended (to overlap the trail's round trip with the log's) made every
-    // change wait for the write ahead of it and then its own, two appends instead of one.
+    // trail refused. The next batch is taken only when this one is answered. Taking it as soon as
+    // this append started (to overlap the trail's round trip with the log's) found only what had
+    // arrived during the trail's answer, a handful of changes, whose small batch then cost a whole
+    // append while everything that arrived meanwhile waited behind it.
     private async Task WriteLoopAsync()
     {
         try
