@@ -1,4 +1,3 @@
-using System.Text;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -26,11 +25,11 @@ public interface IAuditStore
     Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Appends <paramref name="text"/> at <paramref name="expectedLength"/> of the segment (creating
-    /// it when <paramref name="create"/>): a second writer, or a retried append that already landed,
-    /// fails instead of writing twice.
+    /// Appends <paramref name="lines"/> (UTF-8) at <paramref name="expectedLength"/> of the segment
+    /// (creating it when <paramref name="create"/>): a second writer, or a retried append that
+    /// already landed, fails instead of writing twice.
     /// </summary>
-    Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken);
+    Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken);
 
     Task DeleteSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken);
 
@@ -80,7 +79,7 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
         return content.Value.Content.ToString();
     }
 
-    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken)
+    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken)
     {
         await containerCreation.EnsureCreatedAsync();
         var blob = container.GetAppendBlobClient(SegmentName(organizationId, segment));
@@ -89,12 +88,11 @@ public sealed class BlobAuditStore(BlobContainerClient container) : IAuditStore
             await blob.CreateAsync(new AppendBlobCreateOptions { Conditions = new AppendBlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken);
         }
 
-        var bytes = Encoding.UTF8.GetBytes(text);
         var position = expectedLength;
-        for (var offset = 0; offset < bytes.Length; offset += MaxAppendBytes)
+        for (var offset = 0; offset < lines.Length; offset += MaxAppendBytes)
         {
-            var count = Math.Min(MaxAppendBytes, bytes.Length - offset);
-            using var block = new MemoryStream(bytes, offset, count);
+            var count = Math.Min(MaxAppendBytes, lines.Length - offset);
+            using var block = BinaryData.FromBytes(lines.Slice(offset, count)).ToStream();
             await blob.AppendBlockAsync(block, new AppendBlobAppendBlockOptions { Conditions = new AppendBlobRequestConditions { IfAppendPositionEqual = position } }, cancellationToken);
             position += count;
         }

@@ -519,13 +519,13 @@ internal sealed class AuditTrailGrain(
                 previous = record.Hash;
             }
 
-            var text = string.Concat(records.Select(r => r.Line));
+            var lines = System.Text.Encoding.UTF8.GetBytes(string.Concat(records.Select(r => r.Line)));
             var startNew = current.Segment is null || current.Length >= options.Value.SegmentBytes;
             var segment = startNew ? records[0].Id : current.Segment!;
             var expectedLength = startNew ? 0 : current.Length;
             try
             {
-                await store.AppendAsync(OrganizationId, segment, startNew, expectedLength, text, CancellationToken.None);
+                await store.AppendAsync(OrganizationId, segment, startNew, expectedLength, lines, CancellationToken.None);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -548,7 +548,7 @@ internal sealed class AuditTrailGrain(
             }
 
             chained.Forget(now);
-            tail = new AuditTail(segment, expectedLength + System.Text.Encoding.UTF8.GetByteCount(text), current.Blocks + 1, previous, records[^1].Id);
+            tail = new AuditTail(segment, expectedLength + lines.Length, current.Blocks + 1, previous, records[^1].Id);
             return VaultError.None;
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Azure;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Audit;
@@ -16,14 +15,14 @@ internal sealed class MeasuredAuditStore(IAuditStore inner) : IAuditStore
 {
     private const string Provider = StorageNames.Audit;
 
-    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken)
+    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken)
     {
-        SiloMetrics.WriteSize.Record(Encoding.UTF8.GetByteCount(text), new KeyValuePair<string, object?>("provider", Provider));
+        SiloMetrics.WriteSize.Record(lines.Length, new KeyValuePair<string, object?>("provider", Provider));
         var started = Stopwatch.GetTimestamp();
         var outcome = "error";
         try
         {
-            await inner.AppendAsync(organizationId, segment, create, expectedLength, text, cancellationToken);
+            await inner.AppendAsync(organizationId, segment, create, expectedLength, lines, cancellationToken);
             outcome = "success";
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)

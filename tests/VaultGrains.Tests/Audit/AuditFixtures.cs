@@ -133,8 +133,8 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
         return await (Check<string>() ?? inner.ReadSegmentAsync(organizationId, segment, cancellationToken));
     }
 
-    public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, string text, CancellationToken cancellationToken) =>
-        Check() ?? inner.AppendAsync(organizationId, segment, create, expectedLength, text, cancellationToken);
+    public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken) =>
+        Check() ?? inner.AppendAsync(organizationId, segment, create, expectedLength, lines, cancellationToken);
 
     public Task DeleteSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
         Check() ?? inner.DeleteSegmentAsync(organizationId, segment, cancellationToken);

@@ -45,7 +45,7 @@ public sealed class StoresFirstUsedDuringAnOutageTests : IAsyncLifetime
         azurite.Restart();
 
         Assert.Empty(await store.ListSegmentsAsync(organizationId, CancellationToken.None));
-        await store.AppendAsync(organizationId, "0001", create: true, expectedLength: 0, "{}\n", CancellationToken.None);
+        await store.AppendAsync(organizationId, "0001", create: true, expectedLength: 0, "{}\n"u8.ToArray(), CancellationToken.None);
         Assert.Equal(["0001"], await store.ListSegmentsAsync(organizationId, CancellationToken.None));
         Assert.Equal("{}\n", await store.ReadSegmentAsync(organizationId, "0001", CancellationToken.None));
     }
