@@ -6,8 +6,8 @@
 # through the proxy against the same upstream direct. Settings: BENCH_* environment variables
 # (README, "Performance"); `./bench.sh proxy` is BENCH_SCENARIOS=proxy. `./bench.sh audit` and
 # `./bench.sh telemetry` (modes of their own) measure what a feature with an off switch costs: the
-# hot-vault and spread-create scenarios as shipped, then again after restarting silo and API with
-# Audit__Enabled=false (Telemetry__Enabled=false), in one run. BENCH_MODE=in-silo measures the API
+# hot-vault and spread-create scenarios as shipped and after restarting silo and API with
+# Audit__Enabled=false (Telemetry__Enabled=false), alternating in BENCH_ROUNDS rounds, in one run. BENCH_MODE=in-silo measures the API
 # hosting the silo (Api:HostSilo) instead of silo + API; BENCH_MODE=compare runs the scenarios
 # (default hot,list) against both deployments in one run, rows "service, separate" and "service, in-silo".
 set -euo pipefail
@@ -126,34 +126,41 @@ run_load() {
 }
 
 if [ -n "$SWITCH" ]; then
-  # The same two scenarios twice on the same machine in one run: what the feature costs is the
-  # ratio of the two phases. Each phase has a freshly started silo and API and its own 1,000 new
-  # vaults, so neither inherits the other's warm grains or fuller vaults. Short windows by default.
+  # The same two scenarios with the feature on and off on the same machine in one run: what it
+  # costs is the ratio. The machine is shared and its speed drifts within minutes, so the phases
+  # alternate in BENCH_ROUNDS rounds, on then off, then off then on (a steady drift weighs on both
+  # alike), and the figures add the rounds up. Each phase has a freshly started silo and API and
+  # its own 1,000 new vaults, so none inherits another's warm grains or fuller vaults. Short windows by default.
   export BENCH_SCENARIOS=spread,hot BENCH_WARMUP="${BENCH_WARMUP:-30}" BENCH_DURATION="${BENCH_DURATION:-10}"
+  ROUNDS="${BENCH_ROUNDS:-2}"
+  case "$ROUNDS" in ''|*[!0-9]*|0) log "BENCH_ROUNDS must be a whole number of at least 1"; exit 2 ;; esac
   SWITCH_ARGS=()
   # The audit comparison also counts the trail's appends in its container.
   [ "$SWITCH" != audit ] || SWITCH_ARGS=(--audit-container "vaultgrains-audit")
-  switch_phase() { # RUN on|off
-    log "$SWITCH $2: starting the service (1 silo + API on port $API_PORT)"
-    start_service "$1"
+  STATES=""
+  switch_phase() { # ROUND on|off
+    log "$SWITCH $2 (round $1 of $ROUNDS): starting the service (API on port $API_PORT)"
+    # Silo and API start with the setting in their environment when off (Audit:Enabled is read by
+    # the silo, Telemetry:Enabled by both), as shipped when on, whatever this shell had set.
+    if [ "$2" = off ]; then export "$SWITCH_SETTING=false"; else unset "$SWITCH_SETTING"; fi
+    start_service "$2-$1"
+    unset "$SWITCH_SETTING"
     BENCH_ADMIN_TOKEN="$ADMIN_TOKEN" BENCH_STORAGE="$Storage__ConnectionString" run_load run \
       --service "http://127.0.0.1:$API_PORT/" --vault-container "vaultgrains-vaults" "${SWITCH_ARGS[@]}" \
-      --phase "$SWITCH_LABEL $2" --state "$WORK/run-$2.json" \
+      --phase "$SWITCH_LABEL $2 #$1" --state "$WORK/run-$2-$1.json" \
       "${SERVICE_WATCH[@]}" --watch "azurite=$AZURITE_PID"
+    STATES="$STATES${STATES:+,}$WORK/run-$2-$1.json"
     stop_service
   }
-  unset "$SWITCH_SETTING" # phase 1 as shipped, whatever this shell had set
-  switch_phase 1 on
-  # Silo and API are restarted with the setting in their environment (Audit:Enabled is read by the
-  # silo, Telemetry:Enabled by both).
-  export "$SWITCH_SETTING=false"
-  switch_phase 2 off
-  unset "$SWITCH_SETTING"
-  # Every 201 of both phases durable: a third start, as shipped, lists them all.
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then switch_phase "$round" on; switch_phase "$round" off
+    else switch_phase "$round" off; switch_phase "$round" on; fi
+  done
+  # Every 201 of every phase durable: one more start, as shipped, lists them all.
   log "restarting silo and API to verify that every acknowledged create was stored"
   VERIFY=(--service "http://127.0.0.1:$API_PORT/")
-  if ! start_service 3; then VERIFY=(--service-unavailable "the service did not restart"); fi
-  BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$WORK/run-on.json,$WORK/run-off.json" --out "$RESULT"
+  if ! start_service verify; then VERIFY=(--service-unavailable "the service did not restart"); fi
+  BENCH_COMMIT="$COMMIT" run_load verify "${VERIFY[@]}" --state "$STATES" --out "$RESULT"
   exit 0
 fi
 
