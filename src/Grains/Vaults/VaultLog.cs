@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using VaultGrains.Domain;
@@ -76,6 +77,13 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private List<AuditEntry> pendingAudit = [];
     private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
     private bool writing;
+    // Batches taken and sent to the trail but not yet written, oldest first.
+    private readonly List<PendingBatch> ahead = [];
+    // How long writes and the trail's answers took lately (smoothed), to time StageAheadAsync.
+    private double appendMilliseconds;
+    private double stageMilliseconds;
+    // A trail that answers faster than this costs a batch too little to be worth a batch of its own.
+    private const double MinStageToHide = 0.2;
     private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
     private readonly List<UnwrittenAudit> unwrittenAudit = [];
     private Task? delivery;
@@ -274,60 +282,162 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     // One write per batch: everything applied to Tentative while the previous write was in flight.
     // A batch's events go to the audit trail first (it answers at once while it is healthy, and
     // refuses while it is failing), then its record to the log, so no change is stored that the
-    // trail refused. The next batch is taken only when this one is answered. Taking it as soon as
-    // this append started (to overlap the trail's round trip with the log's) found only what had
-    // arrived during the trail's answer, a handful of changes, whose small batch then cost a whole
-    // append while everything that arrived meanwhile waited behind it.
+    // trail refused. The trail's answer costs a round trip per batch, so while an append is in
+    // flight the changes made since are taken and sent to the trail ahead of it, late enough that
+    // most of what arrives during the append has arrived (StageAheadAsync): when the append lands,
+    // they are written at once. Taking them as soon as the append started found only a handful,
+    // whose small batch then cost a whole append while everything else waited behind it.
     private async Task WriteLoopAsync()
     {
         try
         {
-            while (Take() is { } batch)
+            while (true)
             {
+                if (ahead.Count == 0)
+                {
+                    if (Take() is not { } taken)
+                    {
+                        break;
+                    }
+
+                    ahead.Add(taken);
+                }
+
                 var failure = VaultError.Unavailable;
+                List<PendingBatch> batches = [];
                 try
                 {
                     // Until the trail has taken the events, a failure is the trail's.
                     failure = VaultError.AuditUnavailable;
-                    if (!await (batch.EventsStaged ?? StageBeforeEraseAsync(batch)))
-                    {
-                        throw new AuditUnavailableException();
-                    }
-
+                    batches = await TakenByTrailAsync();
                     failure = VaultError.Unavailable;
-                    if (batch.Snapshot.Exists)
+                    var last = batches[^1];
+                    if (last.Snapshot.Exists)
                     {
-                        hooks.Seal(batch.Snapshot);
+                        hooks.Seal(last.Snapshot);
                     }
 
-                    await WriteAsync(Confirmed, batch.Snapshot, batch.Touched, batch.Staged);
+                    var started = Stopwatch.GetTimestamp();
+                    var write = batches.Count == 1
+                        ? WriteAsync(Confirmed, last.Snapshot, last.Touched, last.Staged)
+                        : WriteAsync(Confirmed, last.Snapshot, batches.SelectMany(b => b.Touched).ToHashSet(StringComparer.Ordinal), [.. batches.SelectMany(b => b.Staged)]);
+                    if (last.Snapshot.Exists)
+                    {
+                        _ = StageAheadAsync(write);
+                    }
+
+                    await write;
+                    appendMilliseconds = Smoothed(appendMilliseconds, Stopwatch.GetElapsedTime(started));
                 }
                 catch (Exception e)
                 {
                     // The write may or may not have landed (a conflict means another activation
-                    // wrote first, or an earlier try of this one did). Fail this batch and the one
-                    // queued (validated against this one), drop every pending change and refuse
-                    // everything: the next activation reads the truth. The queued changes' events
-                    // never left the vault.
-                    IsStale = true;
-                    Tentative = Confirmed.Clone();
+                    // wrote first, or an earlier try of this one did). Fail this batch and every
+                    // one taken behind it (validated against this one), drop every pending change
+                    // and refuse everything: the next activation reads the truth.
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", vaultId, e.GetType().Name);
-                    batch.Done.TrySetResult(failure);
-                    hooks.WriteFailed(batch.Events, failure);
-                    nextWrite?.TrySetResult(failure);
-                    nextWrite = null;
-                    pendingAudit = [];
+                    if (batches.Count == 0)
+                    {
+                        // The trail refused (or never answered for) the oldest batch: its events never left the vault.
+                        batches = [ahead[0]];
+                        ahead.RemoveAt(0);
+                    }
+
+                    FailEverything(batches, failure);
                     return;
                 }
 
-                Confirmed = batch.Snapshot;
-                await hooks.AfterWriteAsync(batch.Snapshot);
-                batch.Done.TrySetResult(VaultError.None);
+                Confirmed = batches[^1].Snapshot;
+                await hooks.AfterWriteAsync(Confirmed);
+                foreach (var batch in batches)
+                {
+                    batch.Done.TrySetResult(VaultError.None);
+                }
             }
         }
         finally
         {
             writing = false;
+        }
+    }
+
+    // The oldest batch taken, once the trail has its events, with every batch behind it that the
+    // trail has already taken too: they go in one record. A deletion goes alone.
+    private async Task<List<PendingBatch>> TakenByTrailAsync()
+    {
+        var first = ahead[0];
+        if (!await (first.EventsStaged ?? StageBeforeEraseAsync(first)))
+        {
+            throw new AuditUnavailableException();
+        }
+
+        var count = 1;
+        while (first.EventsStaged is not null && count < ahead.Count && ahead[count].EventsStaged is { IsCompletedSuccessfully: true, Result: true })
+        {
+            count++;
+        }
+
+        var batches = ahead.GetRange(0, count);
+        ahead.RemoveRange(0, count);
+        return batches;
+    }
+
+    // Takes what changed since the last batch and sends its events to the trail while the append in
+    // flight runs, timed so the trail answers before the append does (about two of its answers before
+    // the append's usual end). Not when there is nothing to hide (appends as quick as the trail's
+    // answers, or answers within a fraction of a millisecond), nor while an earlier batch's events
+    // are still on their way: one vault's events reach the trail in the order they were made.
+    private async Task StageAheadAsync(Task write)
+    {
+        var lead = appendMilliseconds - 2 * stageMilliseconds - 1;
+        if (stageMilliseconds < MinStageToHide || lead < 1)
+        {
+            return;
+        }
+
+        await Task.WhenAny(write, Task.Delay(TimeSpan.FromMilliseconds(lead)));
+        if (!write.IsCompleted && !IsStale && Tentative.Exists && nextWrite is not null && ahead.All(b => b.EventsStaged is { IsCompleted: true })
+            && Take() is { } batch)
+        {
+            ahead.Add(batch);
+        }
+    }
+
+    private void FailEverything(List<PendingBatch> written, VaultError failure)
+    {
+        IsStale = true;
+        Tentative = Confirmed.Clone();
+        foreach (var batch in written)
+        {
+            batch.Done.TrySetResult(failure);
+        }
+
+        hooks.WriteFailed([.. written.SelectMany(b => b.Events)], failure);
+        foreach (var batch in ahead)
+        {
+            batch.Done.TrySetResult(failure);
+            _ = ReportStagedAheadAsync(batch);
+        }
+
+        ahead.Clear();
+        nextWrite?.TrySetResult(failure);
+        nextWrite = null;
+        pendingAudit = [];
+    }
+
+    // A batch taken ahead whose events the trail took says success for changes never written: say so too.
+    private async Task ReportStagedAheadAsync(PendingBatch batch)
+    {
+        try
+        {
+            if (batch.Events.Count > 0 && batch.EventsStaged is { } staged && await staged)
+            {
+                hooks.WriteFailed(batch.Events, VaultError.Unavailable);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning("Vault {VaultId}: the trail's answer for a batch taken ahead of a failed write failed: {Error}", vaultId, e.GetType().Name);
         }
     }
 
@@ -348,9 +458,20 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         var staged = events.Select(e => new StagedAuditEvent(ResourceId.New(ResourceId.Event), e)).ToList();
 
         // A deletion is staged by the write loop once the batches before it are written (null here).
-        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? hooks.StageAsync(staged, snapshot, untilWritten: false) : null;
+        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? StageTimedAsync(staged, snapshot) : null;
         return new PendingBatch(done, events, staged, touched, snapshot, stagedTask);
     }
+
+    private async Task<bool> StageTimedAsync(List<StagedAuditEvent> staged, VaultModel snapshot)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var taken = await hooks.StageAsync(staged, snapshot, untilWritten: false);
+        stageMilliseconds = Smoothed(stageMilliseconds, Stopwatch.GetElapsedTime(started));
+        return taken;
+    }
+
+    private static double Smoothed(double average, TimeSpan sample) =>
+        average == 0 ? sample.TotalMilliseconds : 0.75 * average + 0.25 * sample.TotalMilliseconds;
 
     // A deleted vault's log is gone, and with it the events the trail has not confirmed: so every
     // earlier event must be confirmed first, and the deletion's own events are written before it.

@@ -57,6 +57,18 @@ public sealed class InMemoryVaultLogStore : IVaultLogStore
     /// <summary>Holds the next appends until the returned source completes.</summary>
     public TaskCompletionSource? HoldAppends { get; set; }
 
+    /// <summary>How long each append takes (as storage under load would), before it lands or fails.</summary>
+    public TimeSpan AppendDelay { get; set; }
+
+    /// <summary>Appends asked for so far (counted as they arrive, before any hold or delay).</summary>
+    public int AppendsStarted => Volatile.Read(ref appendsStarted);
+
+    /// <summary>Appends answered so far, landed or failed.</summary>
+    public int AppendsAnswered => Volatile.Read(ref appendsAnswered);
+
+    private int appendsStarted;
+    private int appendsAnswered;
+
     public void PutLegacy(string vaultId, byte[] bytes) => legacy[vaultId] = (bytes, ++versions);
 
     public bool HasLegacy(string vaultId) => legacy.ContainsKey(vaultId);
@@ -100,18 +112,31 @@ public sealed class InMemoryVaultLogStore : IVaultLogStore
 
     public async Task AppendAsync(string vaultId, string log, long position, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref appendsStarted);
         if (HoldAppends is { } hold)
         {
             await hold.Task;
         }
 
-        await Step(VaultLogStep.Append, log, record, () =>
+        if (AppendDelay > TimeSpan.Zero)
         {
-            if (!logs.TryGetValue(Key(vaultId, log), out var bytes) || bytes.Count != position)
+            await Task.Delay(AppendDelay, cancellationToken);
+        }
+
+        try
+        {
+            await Step(VaultLogStep.Append, log, record, () =>
             {
-                throw new VaultLogConflictException("append position");
-            }
-        }, landed => logs[Key(vaultId, log)].AddRange(landed.ToArray()));
+                if (!logs.TryGetValue(Key(vaultId, log), out var bytes) || bytes.Count != position)
+                {
+                    throw new VaultLogConflictException("append position");
+                }
+            }, landed => logs[Key(vaultId, log)].AddRange(landed.ToArray()));
+        }
+        finally
+        {
+            Interlocked.Increment(ref appendsAnswered);
+        }
     }
 
     public async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)

@@ -393,6 +393,77 @@ public sealed class VaultLogTests
         Assert.Empty(EnvKeys(await OpenAsync()));
     });
 
+    [Fact]
+    public Task While_a_slow_append_is_in_flight_the_next_batch_is_staged_and_written_as_soon_as_it_lands() => OnVaultScheduler(async () =>
+    {
+        var (log, hooks) = await WithSlowAppendsAsync();
+        var stagedWithAppendsAnswered = new List<(string EnvKey, int Answered)>();
+        hooks.OnStage = events => stagedWithAppendsAnswered.AddRange(events.Select(e => (e.Entry.Resource.EnvKey!, store.AppendsAnswered)));
+        var appendsBefore = Appends();
+        var startedBefore = store.AppendsStarted;
+        var answeredBefore = store.AppendsAnswered;
+
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        log.Tentative.Add(Secret("THIRD"));
+        var third = log.CommitAsync(Audit("THIRD"));
+
+        Assert.Equal([VaultError.None, VaultError.None, VaultError.None], await Task.WhenAll(first, second, third));
+        // SECOND and THIRD went to the trail together while FIRST's record was still being appended,
+        // and were then written in one record: two appends for three changes, no round trip between them.
+        Assert.Equal([("FIRST", answeredBefore), ("SECOND", answeredBefore), ("THIRD", answeredBefore)], stagedWithAppendsAnswered);
+        Assert.Equal(appendsBefore + 2, Appends());
+        Assert.Equal(["FIRST", "SECOND", "THIRD", "WARM_0", "WARM_1", "WARM_2", "WARM_3", "WARM_4"], EnvKeys(await OpenAsync()));
+    });
+
+    [Fact]
+    public Task A_batch_staged_ahead_of_a_write_that_fails_fails_with_it_and_its_events_are_reported_failed() => OnVaultScheduler(async () =>
+    {
+        var (log, hooks) = await WithSlowAppendsAsync();
+        var appendsBefore = Appends();
+        var startedBefore = store.AppendsStarted;
+        store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
+
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+
+        Assert.Equal(VaultError.Unavailable, await first);
+        Assert.Equal(VaultError.Unavailable, await second);
+        Assert.True(log.IsStale);
+        // SECOND was taken by the trail ahead of FIRST's failed write: both get their error events.
+        Assert.Equal(["FIRST", "SECOND"], hooks.EventsSent.TakeLast(2).SelectMany(e => e).Select(e => e.Resource.EnvKey));
+        await WaitUntilAsync(() => hooks.FailedEvents.Count == 2);
+        Assert.Equal(["FIRST", "SECOND"], hooks.FailedEvents.SelectMany(f => f.Events).Select(e => e.Resource.EnvKey));
+        Assert.All(hooks.FailedEvents, f => Assert.Equal(VaultError.Unavailable, f.Failure));
+        Assert.Equal(appendsBefore + 1, Appends());
+        Assert.Equal(["WARM_0", "WARM_1", "WARM_2", "WARM_3", "WARM_4"], EnvKeys(await OpenAsync()));
+    });
+
+    // Appends take 1 s and the trail 50 ms to answer; a few changes, one at a time, let the log learn
+    // that, so it stages the next batch about 650 ms into an append: well before its end, and well
+    // after the test's next changes, even on a busy machine whose timers fire late.
+    private async Task<(VaultLog Log, Hooks Hooks)> WithSlowAppendsAsync()
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        store.AppendDelay = TimeSpan.FromSeconds(1);
+        hooks.StageDelay = TimeSpan.FromMilliseconds(50);
+        for (var i = 0; i < 5; i++)
+        {
+            log.Tentative.Add(Secret($"WARM_{i}"));
+            Assert.Equal(VaultError.None, await log.CommitAsync(Audit($"WARM_{i}")));
+        }
+
+        return (log, hooks);
+    }
+
     // FIRST is committed while the trail is held and SECOND joins while FIRST's events wait; then the
     // trail answers and FIRST's record is held in storage, until the caller completes the gate.
     private async Task<(VaultLog Log, Task<VaultError> First, Task<VaultError> Second, TaskCompletionSource Appends)> FirstAppendHeldWithSecondWaitingAsync(Hooks hooks)
@@ -503,7 +574,13 @@ public sealed class VaultLogTests
         /// <summary>Each question of whether events are written: the last event id of each batch asked about.</summary>
         public List<IReadOnlyList<string>> AskedWritten { get; } = [];
 
-        public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again)
+        /// <summary>How long the trail takes to answer a staging (a round trip to its grain under load).</summary>
+        public TimeSpan StageDelay { get; set; }
+
+        /// <summary>Called with each staging's events as it is sent (to note what else happened by then).</summary>
+        public Action<IReadOnlyList<StagedAuditEvent>>? OnStage { get; set; }
+
+        public async Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again)
         {
             lock (Staged)
             {
@@ -511,7 +588,13 @@ public sealed class VaultLogTests
                 EventsSent.Add([.. events.Select(e => e.Entry)]);
             }
 
-            return HoldTrail is { } hold ? hold.Task : Task.FromResult(TrailAccepts);
+            OnStage?.Invoke(events);
+            if (StageDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(StageDelay);
+            }
+
+            return HoldTrail is { } hold ? await hold.Task : TrailAccepts;
         }
 
         public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now)
