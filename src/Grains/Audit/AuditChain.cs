@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -16,10 +17,43 @@ internal static class AuditChain
     /// <summary>The previous hash of an organization's very first event.</summary>
     public const string Genesis = "";
 
-    public static AuditRecord Seal(string id, DateTime time, string organizationId, AuditEntry entry, string previousHash)
+    /// <summary>
+    /// Puts events on the chain, in order, after <paramref name="previousHash"/>: their records, and
+    /// their lines as the UTF-8 bytes of one append. Each event's JSON is written once, as bytes, and
+    /// hashed and copied into the lines from there.
+    /// </summary>
+    public static (List<AuditRecord> Records, ReadOnlyMemory<byte> Lines) Seal(IReadOnlyList<(string Id, AuditEntry Entry)> events, DateTime time, string organizationId, string previousHash)
     {
-        var json = Serialize(id, time, organizationId, entry, previousHash);
-        return new AuditRecord(id, time, Hash(previousHash, json), json, entry.Resource.VaultId, entry.Action);
+        var records = new List<AuditRecord>(events.Count);
+        var lines = new ArrayBufferWriter<byte>(events.Count * 640);
+        var json = new ArrayBufferWriter<byte>(1024);
+        using var writer = new Utf8JsonWriter(json);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        var timeText = Timestamps.Format(time);
+        var previous = previousHash;
+        foreach (var (id, entry) in events)
+        {
+            json.ResetWrittenCount();
+            writer.Reset(json);
+            Write(writer, id, timeText, organizationId, entry, previous);
+            writer.Flush();
+
+            sha.AppendData(Encoding.UTF8.GetBytes(previous));
+            sha.AppendData("\n"u8);
+            sha.AppendData(json.WrittenSpan);
+            sha.GetHashAndReset(hash);
+            var hashText = Convert.ToHexStringLower(hash);
+
+            lines.Advance(Encoding.ASCII.GetBytes(hashText, lines.GetSpan(hashText.Length)));
+            lines.Write("\t"u8);
+            lines.Write(json.WrittenSpan);
+            lines.Write("\n"u8);
+            records.Add(new AuditRecord(id, time, hashText, Encoding.UTF8.GetString(json.WrittenSpan), entry.Resource.VaultId, entry.Action));
+            previous = hashText;
+        }
+
+        return (records, lines.WrittenMemory);
     }
 
     public static string Hash(string previousHash, string json) =>
@@ -45,50 +79,44 @@ internal static class AuditChain
         return records;
     }
 
-    private static string Serialize(string id, DateTime time, string organizationId, AuditEntry entry, string previousHash)
+    private static void Write(Utf8JsonWriter json, string id, string time, string organizationId, AuditEntry entry, string previousHash)
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
+        json.WriteStartObject();
+        json.WriteString("id", id);
+        json.WriteString("time", time);
+        if (organizationId == SystemAuditTrail.Key)
         {
-            json.WriteStartObject();
-            json.WriteString("id", id);
-            json.WriteString("time", Timestamps.Format(time));
-            if (organizationId == SystemAuditTrail.Key)
-            {
-                // The system trail's events belong to no organization.
-                json.WriteNull("organization_id");
-            }
-            else
-            {
-                json.WriteString("organization_id", organizationId);
-            }
-
-            json.WriteStartObject("actor");
-            json.WriteString("type", entry.Actor.Type);
-            json.WriteString("id", entry.Actor.Id);
-            json.WriteEndObject();
-            json.WriteString("action", entry.Action);
-            json.WriteString("outcome", entry.Outcome);
-            json.WriteNumber("status", entry.Status);
-            json.WriteStartObject("resource");
-            WriteIfPresent(json, "vault_id", entry.Resource.VaultId);
-            WriteIfPresent(json, "secret_id", entry.Resource.SecretId);
-            WriteIfPresent(json, "env_key", entry.Resource.EnvKey);
-            WriteIfPresent(json, "runtime_id", entry.Resource.RuntimeId);
-            WriteIfPresent(json, "key_id", entry.Resource.KeyId);
-            json.WriteEndObject();
-            json.WriteStartObject("detail");
-            foreach (var (name, value) in entry.Detail ?? new Dictionary<string, string>())
-            {
-                json.WriteString(name, value);
-            }
-
-            json.WriteEndObject();
-            json.WriteString("previous_hash", previousHash);
-            json.WriteEndObject();
+            // The system trail's events belong to no organization.
+            json.WriteNull("organization_id");
+        }
+        else
+        {
+            json.WriteString("organization_id", organizationId);
         }
 
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        json.WriteStartObject("actor");
+        json.WriteString("type", entry.Actor.Type);
+        json.WriteString("id", entry.Actor.Id);
+        json.WriteEndObject();
+        json.WriteString("action", entry.Action);
+        json.WriteString("outcome", entry.Outcome);
+        json.WriteNumber("status", entry.Status);
+        json.WriteStartObject("resource");
+        WriteIfPresent(json, "vault_id", entry.Resource.VaultId);
+        WriteIfPresent(json, "secret_id", entry.Resource.SecretId);
+        WriteIfPresent(json, "env_key", entry.Resource.EnvKey);
+        WriteIfPresent(json, "runtime_id", entry.Resource.RuntimeId);
+        WriteIfPresent(json, "key_id", entry.Resource.KeyId);
+        json.WriteEndObject();
+        json.WriteStartObject("detail");
+        foreach (var (name, value) in entry.Detail ?? new Dictionary<string, string>())
+        {
+            json.WriteString(name, value);
+        }
+
+        json.WriteEndObject();
+        json.WriteString("previous_hash", previousHash);
+        json.WriteEndObject();
     }
 
     private static void WriteIfPresent(Utf8JsonWriter json, string name, string? value)
@@ -103,8 +131,6 @@ internal static class AuditChain
 /// <summary>One stored event: its line's parts and what queries filter on.</summary>
 internal sealed record AuditRecord(string Id, DateTime Time, string Hash, string Json, string? VaultId, string Action)
 {
-    public string Line => Hash + "\t" + Json + "\n";
-
     /// <summary>The event as the API shows it: the stored JSON with its <c>hash</c>.</summary>
     public string ToApiJson() => Json[..^1] + ",\"hash\":\"" + Hash + "\"}";
 

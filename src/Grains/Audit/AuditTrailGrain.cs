@@ -510,16 +510,7 @@ internal sealed class AuditTrailGrain(
         {
             var current = await TailAsync();
             var now = Now();
-            var previous = current.LastHash;
-            var records = new List<AuditRecord>(items.Count);
-            foreach (var item in items)
-            {
-                var record = AuditChain.Seal(item.Id, now, OrganizationId, item.Entry, previous);
-                records.Add(record);
-                previous = record.Hash;
-            }
-
-            var lines = System.Text.Encoding.UTF8.GetBytes(string.Concat(records.Select(r => r.Line)));
+            var (records, lines) = AuditChain.Seal([.. items.Select(item => (item.Id, item.Entry))], now, OrganizationId, current.LastHash);
             var startNew = current.Segment is null || current.Length >= options.Value.SegmentBytes;
             var segment = startNew ? records[0].Id : current.Segment!;
             var expectedLength = startNew ? 0 : current.Length;
@@ -548,7 +539,7 @@ internal sealed class AuditTrailGrain(
             }
 
             chained.Forget(now);
-            tail = new AuditTail(segment, expectedLength + lines.Length, current.Blocks + 1, previous, records[^1].Id);
+            tail = new AuditTail(segment, expectedLength + lines.Length, current.Blocks + 1, records[^1].Hash, records[^1].Id);
             return VaultError.None;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
