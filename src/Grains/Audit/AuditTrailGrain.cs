@@ -70,6 +70,12 @@ internal sealed class AuditTrailGrain(
     private string? stagingListETag;
     private bool stagingListRead;
     private readonly Dictionary<string, int> stagingInFlight = new(StringComparer.Ordinal);
+    // When each listed vault last staged events. A vault stays on the list until it has been quiet
+    // this long: an active vault stages again within seconds, and pruning it at once (the list was
+    // cut to the vaults with events waiting every 30 s) had every active vault write the list again
+    // on its next change, one storage write per vault per 30 s, with that change waiting for it.
+    private readonly Dictionary<string, DateTime> lastStaged = new(StringComparer.Ordinal);
+    private static readonly TimeSpan ListedWhileQuiet = TimeSpan.FromMinutes(2);
     private HashSet<string> recovering = new(StringComparer.Ordinal);
     private Task? recovery;
     private Task? upkeep;
@@ -98,7 +104,8 @@ internal sealed class AuditTrailGrain(
                 await FlushAsync();
             }
 
-            await PruneStagingListAsync();
+            // Everything taken is written now: a successor need not ask even the active vaults.
+            await PruneStagingListAsync(keepActive: false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -153,6 +160,7 @@ internal sealed class AuditTrailGrain(
             // While the chain cannot be written, a vault's change waits for its own write and is
             // refused with it: no change is acknowledged on a trail known to be failing.
             var now = Now();
+            lastStaged[vaultId] = now;
             untilWritten |= failing || (waiting.Count > 0 && now - waiting[0].Since > options.Value.WriteDelay + MaxLag);
             var done = untilWritten ? new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously) : null;
             Enqueue([.. fresh.Select(staged => new Waiting(staged.Id, staged.Entry, done, now, vaultId))]);
@@ -751,7 +759,7 @@ internal sealed class AuditTrailGrain(
                 }
             }
 
-            await PruneStagingListAsync();
+            await PruneStagingListAsync(keepActive: true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -759,7 +767,7 @@ internal sealed class AuditTrailGrain(
         }
     }
 
-    private async Task PruneStagingListAsync()
+    private async Task PruneStagingListAsync(bool keepActive)
     {
         await stagingListGate.WaitAsync();
         try
@@ -769,9 +777,22 @@ internal sealed class AuditTrailGrain(
                 return;
             }
 
+            var quietSince = Now() - ListedWhileQuiet;
+            foreach (var (vaultId, staged) in lastStaged.ToList())
+            {
+                if (staged < quietSince)
+                {
+                    lastStaged.Remove(vaultId);
+                }
+            }
+
             var keep = new HashSet<string>(recovering, StringComparer.Ordinal);
             keep.UnionWith(stagingInFlight.Keys);
             keep.UnionWith(waiting.Select(w => w.VaultId).OfType<string>());
+            if (keepActive)
+            {
+                keep.UnionWith(lastStaged.Keys.Where(stagingListed.Contains));
+            }
             if (!keep.SetEquals(stagingListed))
             {
                 await WriteStagingListAsync(keep);

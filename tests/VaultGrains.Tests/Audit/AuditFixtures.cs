@@ -94,6 +94,7 @@ public sealed class SmallSegmentAuditFixture : AuditFixture
 public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
 {
     private readonly ConcurrentDictionary<string, int> segmentReads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> stagingListWrites = new(StringComparer.Ordinal);
 
     public volatile bool Down;
     private volatile SemaphoreSlim? segmentReadGate;
@@ -148,8 +149,17 @@ public sealed class FaultInjectingAuditStore(IAuditStore inner) : IAuditStore
     public Task<(IReadOnlyList<string> Vaults, string? ETag)> ReadStagingVaultsAsync(string organizationId, CancellationToken cancellationToken) =>
         Check<(IReadOnlyList<string>, string?)>() ?? inner.ReadStagingVaultsAsync(organizationId, cancellationToken);
 
-    public Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken) =>
-        Check<string?>() ?? inner.TryWriteStagingVaultsAsync(organizationId, vaults, etag, cancellationToken);
+    public Task<string?> TryWriteStagingVaultsAsync(string organizationId, IReadOnlyCollection<string> vaults, string? etag, CancellationToken cancellationToken)
+    {
+        stagingListWrites.AddOrUpdate(organizationId, 1, (_, writes) => writes + 1);
+        return Check<string?>() ?? inner.TryWriteStagingVaultsAsync(organizationId, vaults, etag, cancellationToken);
+    }
+
+    /// <summary>How many times an organization's list of staging vaults was written (or tried).</summary>
+    public int StagingListWritesOf(string organizationId) => stagingListWrites.GetValueOrDefault(organizationId);
+
+    /// <summary>The organization's list of staging vaults as stored.</summary>
+    public async Task<IReadOnlyList<string>> StagingListOf(string organizationId) => (await inner.ReadStagingVaultsAsync(organizationId, CancellationToken.None)).Vaults;
 
     private Task<T>? Check<T>() => Down ? Task.FromException<T>(new IOException("audit storage is down (test)")) : null;
 

@@ -234,6 +234,28 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
     }
 
     [Fact]
+    public async Task An_active_vault_stays_on_the_staging_list_through_the_upkeep_so_its_changes_write_no_list()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, vaultId, "FIRST");
+        var listed = fixture.AuditStore.StagingListWritesOf(organizationId);
+        Assert.Equal(1, listed);
+
+        // A change every 4 s for longer than the trail's 30 s upkeep: each one's events are written
+        // within a second, so at the upkeep none waits; the vault is listed still, being active.
+        for (var i = 0; i < 9; i++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            await CreateSecretAsync(client, vaultId, $"KEY_{i}");
+        }
+
+        Assert.Equal(listed, fixture.AuditStore.StagingListWritesOf(organizationId));
+        Assert.Equal([vaultId], await fixture.AuditStore.StagingListOf(organizationId));
+        Assert.Equal(10, (await AllEventsAsync(client, "?action=secret.create")).Count);
+    }
+
+    [Fact]
     public async Task A_read_is_refused_while_a_vault_that_may_hold_lost_events_has_not_delivered_them()
     {
         var (organizationId, client, _) = await fixture.NewTenantAsync();
