@@ -8,6 +8,8 @@ using VaultGrains.Bench.Load;
 //         --audit-container counts the trail's appends.
 // verify: after the service was restarted, checks every acknowledged create is stored, prints
 //         the table and writes the result file. --state may name several run files (comma-separated).
+//         --durability-out FILE only checks and writes the check to FILE (one phase on storage of its
+//         own); --checked FILE,... adds such checks up instead of checking a service.
 var options = Arguments.Parse(args[1..]);
 var settings = new BenchSettings();
 var json = new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
@@ -74,7 +76,20 @@ switch (args[0])
             SetupSeconds = states.SelectMany(s => s.SetupSeconds).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Sum(p => p.Value)),
         };
         Durability serviceDurability;
-        if (options.Has("service-unavailable"))
+        if (options.Has("checked"))
+        {
+            // Each phase was checked on its own storage (./bench.sh audit): their checks, added up.
+            var checks = new List<Durability>();
+            foreach (var file in options.Get("checked").Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                checks.Add(JsonSerializer.Deserialize<Durability>(await File.ReadAllTextAsync(file), json)!);
+            }
+
+            serviceDurability = new Durability("service", "after a restart of silo and API on each phase's own storage",
+                checks.Sum(c => c.Vaults), checks.Sum(c => c.Acknowledged), checks.Sum(c => c.Found), checks.Sum(c => c.Missing),
+                checks.Sum(c => c.UnacknowledgedStored), checks.Sum(c => c.UnknownOutcomes), checks.Select(c => c.Error).FirstOrDefault(e => e is not null));
+        }
+        else if (options.Has("service-unavailable"))
         {
             serviceDurability = new Durability("service", "", state.ServiceLedger.Count, state.ServiceLedger.Sum(v => (long)v.Acknowledged.Length), 0, 0, 0, 0, options.Get("service-unavailable"));
         }
@@ -84,6 +99,14 @@ switch (args[0])
             using var service = new ApiTarget("service", new Uri(options.Get("service")), "", settings.Connections);
             serviceDurability = await Durability.CheckAsync(service, state.ServiceLedger,
                 options.Has("not-restarted") ? "without a restart (nothing to prove)" : "after a restart of silo and API");
+        }
+
+        if (options.Has("durability-out"))
+        {
+            // One phase of several, checked now because its storage goes with it: the last verify adds them up.
+            await File.WriteAllTextAsync(options.Get("durability-out"), JsonSerializer.Serialize(serviceDurability, json));
+            BenchRun.Log(serviceDurability.Describe());
+            return serviceDurability.Ok ? 0 : 3;
         }
 
         var goals = Table.Goals(state.Rows, serviceDurability);
