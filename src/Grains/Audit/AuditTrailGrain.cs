@@ -21,7 +21,7 @@ namespace VaultGrains.Grains.Audit;
 /// So before it takes a vault's first events, the vault's id is written to a small list in
 /// storage; the next activation asks every vault on that list to deliver what its log holds
 /// (<see cref="IVaultGrain.DeliverAuditEvents"/>), and the list is pruned to the vaults whose
-/// events still wait. While writes fail (or fall behind), staging waits for the write like an
+/// events still wait or that staged in the last two minutes. While writes fail (or fall behind), staging waits for the write like an
 /// append, so changes are refused with the trail: it fails closed.
 /// </para>
 /// A write whose answer was lost is settled by reading the tail back: its last event is there or
@@ -71,9 +71,9 @@ internal sealed class AuditTrailGrain(
     private bool stagingListRead;
     private readonly Dictionary<string, int> stagingInFlight = new(StringComparer.Ordinal);
     // When each listed vault last staged events. A vault stays on the list until it has been quiet
-    // this long: an active vault stages again within seconds, and pruning it at once (the list was
-    // cut to the vaults with events waiting every 30 s) had every active vault write the list again
-    // on its next change, one storage write per vault per 30 s, with that change waiting for it.
+    // this long: an active vault stages again within seconds, and cutting the list every 30 s to the
+    // vaults with events waiting at that instant had every active vault write it again on its next
+    // change (a storage write per vault per 30 s, with that change waiting for it).
     private readonly Dictionary<string, DateTime> lastStaged = new(StringComparer.Ordinal);
     private static readonly TimeSpan ListedWhileQuiet = TimeSpan.FromMinutes(2);
     private HashSet<string> recovering = new(StringComparer.Ordinal);
@@ -793,6 +793,7 @@ internal sealed class AuditTrailGrain(
             {
                 keep.UnionWith(lastStaged.Keys.Where(stagingListed.Contains));
             }
+
             if (!keep.SetEquals(stagingListed))
             {
                 await WriteStagingListAsync(keep);

@@ -53,7 +53,8 @@ internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEv
 /// <summary>
 /// A vault's write path: group commit on a log. Changes are applied to <see cref="Tentative"/> (the
 /// confirmed state plus changes waiting for the next write) and joined to the next batch with
-/// <see cref="CommitAsync"/>; each batch is one record of only its changes, appended at the exact
+/// <see cref="CommitAsync"/>; each write is one record of only its batch's changes (or of several
+/// batches', when the trail took a later one during the previous append), appended at the exact
 /// position this activation read (so a second activation, or a retry of an append that landed,
 /// fails instead of writing beside it), and acknowledged only once the append succeeded. Then
 /// <see cref="Confirmed"/> moves. A write of unknown outcome makes the log <see cref="IsStale"/>:
@@ -63,8 +64,9 @@ internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEv
 /// compaction interrupted at any step leaves the old log (and everything acknowledged) readable.
 /// <para>
 /// Audit events are written in the batch's own record, so a change and its events become durable
-/// in the same write. The organization's trail takes them before the write (and refuses while it is
-/// failing, which fails the batch) and copies them into its hash chain within a second; until it
+/// in the same write. The organization's trail takes them before the write (while the previous
+/// append is in flight, when the vault is busy; it refuses while it is failing, which fails the
+/// batch) and copies them into its hash chain within a second; until it
 /// confirms, they are <see cref="UnwrittenAudit"/>, staged again after a trail failure and after
 /// activation (the trail skips copies it holds). Each record notes how far the trail has confirmed;
 /// a checkpoint carries the events still unconfirmed. A vault is deleted only after its trail
