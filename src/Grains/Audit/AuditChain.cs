@@ -29,7 +29,6 @@ internal static class AuditChain
         var json = new ArrayBufferWriter<byte>(1024);
         using var writer = new Utf8JsonWriter(json);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         var timeText = Timestamps.Format(time);
         var previous = previousHash;
         foreach (var (id, entry) in events)
@@ -39,11 +38,7 @@ internal static class AuditChain
             Write(writer, id, timeText, organizationId, entry, previous);
             writer.Flush();
 
-            sha.AppendData(Encoding.UTF8.GetBytes(previous));
-            sha.AppendData("\n"u8);
-            sha.AppendData(json.WrittenSpan);
-            sha.GetHashAndReset(hash);
-            var hashText = Convert.ToHexStringLower(hash);
+            var hashText = Link(sha, Encoding.UTF8.GetBytes(previous), json.WrittenSpan);
 
             lines.Advance(Encoding.ASCII.GetBytes(hashText, lines.GetSpan(hashText.Length)));
             lines.Write("\t"u8);
@@ -56,8 +51,24 @@ internal static class AuditChain
         return (records, lines.WrittenMemory);
     }
 
-    public static string Hash(string previousHash, string json) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(previousHash + "\n" + json)));
+    /// <summary>An event's hash, as verification recomputes it from a stored line.</summary>
+    public static string Hash(string previousHash, string json)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        return Link(sha, Encoding.UTF8.GetBytes(previousHash), Encoding.UTF8.GetBytes(json));
+    }
+
+    // The one definition of a link of the chain: SHA-256 over the previous hash, a newline and the
+    // event's JSON bytes, as lower-case hex.
+    private static string Link(IncrementalHash sha, ReadOnlySpan<byte> previousHash, ReadOnlySpan<byte> json)
+    {
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        sha.AppendData(previousHash);
+        sha.AppendData("\n"u8);
+        sha.AppendData(json);
+        sha.GetHashAndReset(hash);
+        return Convert.ToHexStringLower(hash);
+    }
 
     /// <summary>Reads the lines of a segment; a torn last line (no newline: a write that never completed) is left out.</summary>
     public static List<AuditRecord> Parse(string segment)
