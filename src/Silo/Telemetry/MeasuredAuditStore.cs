@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Azure;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Audit;
@@ -15,43 +14,16 @@ internal sealed class MeasuredAuditStore(IAuditStore inner) : IAuditStore
 {
     private const string Provider = StorageNames.Audit;
 
-    public async Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken)
+    public Task AppendAsync(string organizationId, string segment, bool create, long expectedLength, ReadOnlyMemory<byte> lines, CancellationToken cancellationToken)
     {
         SiloMetrics.WriteSize.Record(lines.Length, new KeyValuePair<string, object?>("provider", Provider));
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
-        try
-        {
-            await inner.AppendAsync(organizationId, segment, create, expectedLength, lines, cancellationToken);
-            outcome = "success";
-        }
-        catch (RequestFailedException e) when (e.Status is 409 or 412)
-        {
-            // Another writer, or a retried append that had landed: the trail reads its tail back.
-            outcome = "conflict";
-            throw;
-        }
-        finally
-        {
-            SiloMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
-        }
+        // A conflict is another writer, or a retried append that had landed: the trail reads its tail back.
+        return StorageMeasurement.WriteAsync(Provider, () => inner.AppendAsync(organizationId, segment, create, expectedLength, lines, cancellationToken),
+            e => e is RequestFailedException { Status: 409 or 412 });
     }
 
-    public async Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
-        try
-        {
-            var text = await inner.ReadSegmentAsync(organizationId, segment, cancellationToken);
-            outcome = "success";
-            return text;
-        }
-        finally
-        {
-            SiloMetrics.ReadDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
-        }
-    }
+    public Task<string> ReadSegmentAsync(string organizationId, string segment, CancellationToken cancellationToken) =>
+        StorageMeasurement.ReadAsync(Provider, () => inner.ReadSegmentAsync(organizationId, segment, cancellationToken));
 
     public Task<IReadOnlyList<string>> ListSegmentsAsync(string organizationId, CancellationToken cancellationToken) =>
         inner.ListSegmentsAsync(organizationId, cancellationToken);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Orleans.Storage;
 
 namespace VaultGrains.Silo.Telemetry;
@@ -9,40 +8,15 @@ namespace VaultGrains.Silo.Telemetry;
 /// </summary>
 internal sealed class MeasuredGrainStorage(string provider, IGrainStorage inner) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
-    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
-        try
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        StorageMeasurement.ReadAsync(provider, async () =>
         {
             await inner.ReadStateAsync(stateName, grainId, grainState);
-            outcome = "success";
-        }
-        finally
-        {
-            SiloMetrics.ReadDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", provider }, { "outcome", outcome } });
-        }
-    }
+            return true;
+        });
 
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
-        try
-        {
-            await inner.WriteStateAsync(stateName, grainId, grainState);
-            outcome = "success";
-        }
-        catch (InconsistentStateException)
-        {
-            outcome = "conflict";
-            throw;
-        }
-        finally
-        {
-            SiloMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", provider }, { "outcome", outcome } });
-        }
-    }
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        StorageMeasurement.WriteAsync(provider, () => inner.WriteStateAsync(stateName, grainId, grainState), e => e is InconsistentStateException);
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         inner.ClearStateAsync(stateName, grainId, grainState);

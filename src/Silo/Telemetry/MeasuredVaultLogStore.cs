@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using VaultGrains.Grains;
 using VaultGrains.Grains.Vaults;
 
@@ -13,21 +12,8 @@ internal sealed class MeasuredVaultLogStore(IVaultLogStore inner, IGrainContextA
 {
     private const string Provider = StorageNames.Vaults;
 
-    public override async Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
-        try
-        {
-            var head = await Inner.ReadHeadAsync(vaultId, cancellationToken);
-            outcome = "success";
-            return head;
-        }
-        finally
-        {
-            SiloMetrics.ReadDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
-        }
-    }
+    public override Task<VaultLogHead?> ReadHeadAsync(string vaultId, CancellationToken cancellationToken) =>
+        StorageMeasurement.ReadAsync(Provider, () => Inner.ReadHeadAsync(vaultId, cancellationToken));
 
     public override Task WriteCheckpointAsync(string vaultId, string log, ReadOnlyMemory<byte> checkpoint, CancellationToken cancellationToken)
     {
@@ -50,21 +36,12 @@ internal sealed class MeasuredVaultLogStore(IVaultLogStore inner, IGrainContextA
 
     private async Task Commit(Func<Task> write)
     {
-        var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
         try
         {
-            await write();
-            outcome = "success";
-        }
-        catch (VaultLogConflictException)
-        {
-            outcome = "conflict";
-            throw;
+            await StorageMeasurement.WriteAsync(Provider, write, e => e is VaultLogConflictException);
         }
         finally
         {
-            SiloMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new TagList { { "provider", Provider }, { "outcome", outcome } });
             VaultBatches.WriteCompleted(batches.GrainContext);
         }
     }
