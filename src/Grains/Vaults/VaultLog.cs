@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using VaultGrains.Domain;
@@ -80,11 +81,11 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     private bool writing;
     // Batches taken and sent to the trail but not yet written, oldest first.
     private readonly List<PendingBatch> ahead = [];
-    // Set while StageAheadAsync waits for a change to take.
-    private TaskCompletionSource? changeArrived;
-    // Stage-ahead batches are sent at most this often: a trail that answers in microseconds would
-    // otherwise be sent one call per change.
-    private static readonly TimeSpan StageAheadSpacing = TimeSpan.FromMilliseconds(1);
+    // How long writes and the trail's answers took lately (smoothed), to time StageAheadAsync.
+    private double appendMilliseconds;
+    private double stageMilliseconds;
+    // A trail that answers faster than this costs a batch too little to be worth a batch of its own.
+    private const double MinStageToHide = 0.2;
     private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
     private readonly List<UnwrittenAudit> unwrittenAudit = [];
     private Task? delivery;
@@ -252,7 +253,6 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         }
 
         nextWrite ??= new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously);
-        changeArrived?.TrySetResult();
         var done = nextWrite.Task;
         if (!writing)
         {
@@ -285,8 +285,10 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     // A batch's events go to the audit trail first (it answers at once while it is healthy, and
     // refuses while it is failing), then its record to the log, so no change is stored that the
     // trail refused. The trail's answer costs a round trip per batch, so while an append is in
-    // flight the changes made since are sent to the trail ahead of it (StageAheadAsync): when the
-    // append lands, every batch the trail has answered is written at once, in one record.
+    // flight the changes made since are taken and sent to the trail ahead of it, late enough that
+    // most of what arrives during the append has arrived (StageAheadAsync): when the append lands,
+    // they are written at once. Taking them as soon as the append started found only a handful,
+    // whose small batch then cost a whole append while everything else waited behind it.
     private async Task WriteLoopAsync()
     {
         try
@@ -317,6 +319,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                         hooks.Seal(last.Snapshot);
                     }
 
+                    var started = Stopwatch.GetTimestamp();
                     var write = batches.Count == 1
                         ? WriteAsync(Confirmed, last.Snapshot, last.Touched, last.Staged)
                         : WriteAsync(Confirmed, last.Snapshot, batches.SelectMany(b => b.Touched).ToHashSet(StringComparer.Ordinal), [.. batches.SelectMany(b => b.Staged)]);
@@ -326,6 +329,7 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
                     }
 
                     await write;
+                    appendMilliseconds = Smoothed(appendMilliseconds, Stopwatch.GetElapsedTime(started));
                 }
                 catch (Exception e)
                 {
@@ -380,49 +384,24 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         return batches;
     }
 
-    // While the append is in flight, keeps the changes made since on their way to the trail: one
-    // batch at a time (a vault's events reach the trail in the order they were made), each taking
-    // what arrived while the one before was answered, so that when the append lands only the last
-    // moment's changes are not yet answered for. It stops at the first refusal: the write loop
-    // fails that batch and every one behind it.
+    // Takes what changed since the last batch and sends its events to the trail while the append in
+    // flight runs, timed so the trail answers before the append does (about two of its answers before
+    // the append's usual end). Not when there is nothing to hide (appends as quick as the trail's
+    // answers, or answers within a fraction of a millisecond), nor while an earlier batch's events
+    // are still on their way: one vault's events reach the trail in the order they were made.
     private async Task StageAheadAsync(Task write)
     {
-        while (!write.IsCompleted && !IsStale && Tentative.Exists)
+        var lead = appendMilliseconds - 2 * stageMilliseconds - 1;
+        if (stageMilliseconds < MinStageToHide || lead < 1)
         {
-            if (ahead.Count > 0 && ahead[^1].EventsStaged is { } previous)
-            {
-                if (!previous.IsCompleted)
-                {
-                    await Task.WhenAny(write, previous);
-                    continue;
-                }
+            return;
+        }
 
-                if (!previous.IsCompletedSuccessfully || !previous.Result)
-                {
-                    return;
-                }
-            }
-
-            if (nextWrite is null)
-            {
-                var arrived = changeArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                await Task.WhenAny(write, arrived.Task);
-                if (changeArrived == arrived)
-                {
-                    changeArrived = null;
-                }
-
-                continue;
-            }
-
-            // Changes without events (the trail switched off) have nothing to hide: they wait for the append.
-            if (pendingAudit.Count == 0 || Take() is not { } batch)
-            {
-                return;
-            }
-
+        await Task.WhenAny(write, Task.Delay(TimeSpan.FromMilliseconds(lead)));
+        if (!write.IsCompleted && !IsStale && Tentative.Exists && nextWrite is not null && ahead.All(b => b.EventsStaged is { IsCompleted: true })
+            && Take() is { } batch)
+        {
             ahead.Add(batch);
-            await Task.WhenAll(Task.WhenAny(write, batch.EventsStaged ?? Task.CompletedTask), Task.WhenAny(write, Task.Delay(StageAheadSpacing)));
         }
     }
 
@@ -481,9 +460,20 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         var staged = events.Select(e => new StagedAuditEvent(ResourceId.New(ResourceId.Event), e)).ToList();
 
         // A deletion is staged by the write loop once the batches before it are written (null here).
-        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? hooks.StageAsync(staged, snapshot, untilWritten: false) : null;
+        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? StageTimedAsync(staged, snapshot) : null;
         return new PendingBatch(done, events, staged, touched, snapshot, stagedTask);
     }
+
+    private async Task<bool> StageTimedAsync(List<StagedAuditEvent> staged, VaultModel snapshot)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var taken = await hooks.StageAsync(staged, snapshot, untilWritten: false);
+        stageMilliseconds = Smoothed(stageMilliseconds, Stopwatch.GetElapsedTime(started));
+        return taken;
+    }
+
+    private static double Smoothed(double average, TimeSpan sample) =>
+        average == 0 ? sample.TotalMilliseconds : 0.75 * average + 0.25 * sample.TotalMilliseconds;
 
     // A deleted vault's log is gone, and with it the events the trail has not confirmed: so every
     // earlier event must be confirmed first, and the deletion's own events are written before it.
