@@ -21,8 +21,8 @@ namespace VaultGrains.Grains.Audit;
 /// So before it takes a vault's first events, the vault's id is written to a small list in
 /// storage; the next activation asks every vault on that list to deliver what its log holds
 /// (<see cref="IVaultGrain.DeliverAuditEvents"/>), and the list is pruned to the vaults whose
-/// events still wait or that staged in the last two minutes. While writes fail (or fall behind), staging waits for the write like an
-/// append, so changes are refused with the trail: it fails closed.
+/// events still wait or that staged in the last two minutes. While writes fail (or fall behind),
+/// staging waits for the write like an append, so changes are refused with the trail: it fails closed.
 /// </para>
 /// A write whose answer was lost is settled by reading the tail back: its last event is there or
 /// it is not. The segment being appended to is kept in memory, so recent events are read without
