@@ -118,7 +118,7 @@ internal static class VaultLogColdRead
 
     private sealed class NoHooks : IVaultLogHooks
     {
-        public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) => Task.FromResult(true);
+        public Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again, bool writtenMeanwhile) => Task.FromResult(true);
 
         public Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now) => Task.FromResult(VaultError.None);
 

@@ -115,9 +115,13 @@ public interface IAuditTrailGrain : IGrainWithStringKey
     /// it fails, so the vault refuses the change; <paramref name="untilWritten"/> asks for that always
     /// (a deletion, whose log will not outlive it). <paramref name="again"/> says the events were staged
     /// before (a redelivery): those whose id the chain already holds are skipped.
+    /// <paramref name="writtenMeanwhile"/> says the vault is writing them without waiting for this
+    /// answer (it is busy, and the trail took its previous batch moments ago): they are taken even
+    /// while the trail is failing (kept, and written once it can), and the answer only says whether
+    /// the vault's next batch may do the same (<see cref="VaultError.AuditUnavailable"/>: it waits).
     /// </summary>
     [Alias("Stage")]
-    Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again);
+    Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again, bool writtenMeanwhile);
 
     /// <summary>
     /// Completes once every listed event is written to the chain: <see cref="VaultError.None"/>, or

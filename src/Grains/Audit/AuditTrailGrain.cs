@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using VaultGrains.Domain;
+using VaultGrains.Grains.Vaults;
 
 namespace VaultGrains.Grains.Audit;
 
@@ -104,7 +105,8 @@ internal sealed class AuditTrailGrain(
                 await FlushAsync();
             }
 
-            // Everything taken is written now: a successor need not ask even the active vaults.
+            // Everything taken is written now: a successor need not ask the active vaults (but those
+            // that staged moments ago).
             await PruneStagingListAsync(keepActive: false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -127,7 +129,7 @@ internal sealed class AuditTrailGrain(
         return done.Task;
     }
 
-    public async Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again)
+    public async Task<VaultError> Stage(string vaultId, IReadOnlyList<StagedAuditEvent> events, bool untilWritten, bool again, bool writtenMeanwhile)
     {
         if (!options.Value.Enabled || events.Count == 0)
         {
@@ -158,14 +160,16 @@ internal sealed class AuditTrailGrain(
             }
 
             // While the chain cannot be written, a vault's change waits for its own write and is
-            // refused with it: no change is acknowledged on a trail known to be failing.
+            // refused with it. A batch the vault writes meanwhile is already on its way to storage:
+            // its events are kept like any staged ones, and the answer stops the vault's next batch.
             var now = Now();
             lastStaged[vaultId] = now;
-            untilWritten |= failing || (waiting.Count > 0 && now - waiting[0].Since > options.Value.WriteDelay + MaxLag);
+            var behind = failing || (waiting.Count > 0 && now - waiting[0].Since > options.Value.WriteDelay + MaxLag);
+            untilWritten |= behind && !writtenMeanwhile;
             var done = untilWritten ? new TaskCompletionSource<VaultError>(TaskCreationOptions.RunContinuationsAsynchronously) : null;
             Enqueue([.. fresh.Select(staged => new Waiting(staged.Id, staged.Entry, done, now, vaultId))]);
 
-            return done is null ? VaultError.None : await done.Task;
+            return done is not null ? await done.Task : behind ? VaultError.AuditUnavailable : VaultError.None;
         }
         finally
         {
@@ -606,12 +610,17 @@ internal sealed class AuditTrailGrain(
     }
 
     // The events not yet in the chain: new ones (ids just made) are, staged again ones may not be.
-    // Memory answers for every id made after the segment being
-    // appended to began; an older one (a vault sending again long after) is looked for in storage,
-    // newest segment first, until the segments are older than the id.
+    // Memory answers for every id made after the segment being appended to began (once the tail is
+    // loaded, which only a redelivery waits for: new events are taken even while storage is down,
+    // as those of a batch written meanwhile must be); an older one (a vault sending again long
+    // after) is looked for in storage, newest segment first, until the segments are older than the id.
     private async Task<List<StagedAuditEvent>> NotInChainAsync(IReadOnlyList<StagedAuditEvent> events, bool again)
     {
-        await TailAsync();
+        if (again)
+        {
+            await TailAsync();
+        }
+
         var fresh = new List<StagedAuditEvent>(events.Count);
         HashSet<string>? older = null;
         foreach (var staged in events)
@@ -793,10 +802,10 @@ internal sealed class AuditTrailGrain(
             var keep = new HashSet<string>(recovering, StringComparer.Ordinal);
             keep.UnionWith(stagingInFlight.Keys);
             keep.UnionWith(waiting.Select(w => w.VaultId).OfType<string>());
-            if (keepActive)
-            {
-                keep.UnionWith(lastStaged.Keys.Where(stagingListed.Contains));
-            }
+            // Even when this activation goes: a vault that staged moments ago may still be writing a
+            // batch the trail took (or will take) without waiting for the answer.
+            var staying = keepActive ? DateTime.MinValue : Now() - 4 * VaultLog.TrailAnswerFresh;
+            keep.UnionWith(lastStaged.Where(s => s.Value > staying && stagingListed.Contains(s.Key)).Select(s => s.Key));
 
             if (!keep.SetEquals(stagingListed))
             {

@@ -805,8 +805,8 @@ internal sealed class VaultGrain(
 
     private Task<VaultError> CommitAsync(AuditEntry? audit = null) => log.CommitAsync(audit);
 
-    async Task<bool> IVaultLogHooks.StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again) =>
-        await AuditTrail(snapshot).Stage(VaultId, events, untilWritten, again) == VaultError.None;
+    async Task<bool> IVaultLogHooks.StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again, bool writtenMeanwhile) =>
+        await AuditTrail(snapshot).Stage(VaultId, events, untilWritten, again, writtenMeanwhile) == VaultError.None;
 
     Task<VaultError> IVaultLogHooks.AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now) =>
         AuditTrail(snapshot).AwaitWritten(lastEventIds, now);

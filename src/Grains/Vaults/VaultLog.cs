@@ -13,8 +13,10 @@ internal interface IVaultLogHooks
     /// Gives a batch's events to the organization's trail before the batch is written (its record
     /// holds them too); with <paramref name="untilWritten"/>, answers only once the trail wrote them.
     /// False: the trail refused (it is failing), and the batch fails with <see cref="VaultError.AuditUnavailable"/>.
+    /// With <paramref name="writtenMeanwhile"/>, the batch is being written without waiting for this
+    /// answer (<see cref="IAuditTrailGrain.Stage"/>); false then only makes the next batch wait for its own.
     /// </summary>
-    Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again = false);
+    Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again = false, bool writtenMeanwhile = false);
 
     /// <summary>Completes once the trail has written the events named (the last of each staged batch): <see cref="VaultError.None"/>, else they must be staged again.</summary>
     Task<VaultError> AwaitWrittenAsync(IReadOnlyList<string> lastEventIds, VaultModel snapshot, bool now);
@@ -53,8 +55,7 @@ internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEv
 /// <summary>
 /// A vault's write path: group commit on a log. Changes are applied to <see cref="Tentative"/> (the
 /// confirmed state plus changes waiting for the next write) and joined to the next batch with
-/// <see cref="CommitAsync"/>; each write is one record of only its batch's changes (or of several
-/// batches', when the trail took a later one during the previous append), appended at the exact
+/// <see cref="CommitAsync"/>; each write is one record of only its batch's changes, appended at the exact
 /// position this activation read (so a second activation, or a retry of an append that landed,
 /// fails instead of writing beside it), and acknowledged only once the append succeeded. Then
 /// <see cref="Confirmed"/> moves. A write of unknown outcome makes the log <see cref="IsStale"/>:
@@ -64,9 +65,10 @@ internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEv
 /// compaction interrupted at any step leaves the old log (and everything acknowledged) readable.
 /// <para>
 /// Audit events are written in the batch's own record, so a change and its events become durable
-/// in the same write. The organization's trail takes them before the write (while the previous
-/// append is in flight, when the vault is busy; it refuses while it is failing, which fails the
-/// batch) and copies them into its hash chain within a second; until it
+/// in the same write. The organization's trail takes them before the write (it refuses while it is
+/// failing, which fails the batch; a busy vault whose previous batch the trail took moments ago
+/// writes while the trail answers, see <see cref="TrailAnswerFresh"/>) and copies them into its
+/// hash chain within a second; until it
 /// confirms, they are <see cref="UnwrittenAudit"/>, staged again after a trail failure and after
 /// activation (the trail skips copies it holds). Each record notes how far the trail has confirmed;
 /// a checkpoint carries the events still unconfirmed. A vault is deleted only after its trail
@@ -75,17 +77,22 @@ internal sealed record UnwrittenAudit(long Sequence, IReadOnlyList<StagedAuditEv
 /// </summary>
 internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCodec codec, VaultLogOptions options, IVaultLogHooks hooks, ILogger logger)
 {
+    /// <summary>
+    /// How recently the trail must have taken a busy vault's previous batch (counted from when it was
+    /// asked) for the next batch to be written while the trail answers for it, instead of after. The
+    /// answer costs a round trip per write cycle (a tenth of a hot vault's cycle under load). The trail
+    /// keeps the events of a batch written this way even while it is failing, and keeps
+    /// every vault that staged this recently on its stored list.
+    /// </summary>
+    internal static readonly TimeSpan TrailAnswerFresh = TimeSpan.FromMilliseconds(500);
+
     private TaskCompletionSource<VaultError>? nextWrite;
     private List<AuditEntry> pendingAudit = [];
     private Task<VaultError> writeInFlight = Task.FromResult(VaultError.None);
     private bool writing;
-    // Batches taken and sent to the trail but not yet written, oldest first.
-    private readonly List<PendingBatch> ahead = [];
-    // How long writes and the trail's answers took lately (smoothed), to time StageAheadAsync.
-    private double appendMilliseconds;
-    private double stageMilliseconds;
-    // A trail that answers faster than this costs a batch too little to be worth a batch of its own.
-    private const double MinStageToHide = 0.2;
+    // The latest staging of this log's batches, and when it was asked for: stagings go one at a time.
+    private Task<bool> lastStaging = Task.FromResult(false);
+    private long lastStagingAsked;
     private VaultLogCursor cursor = VaultLogCursor.Unwritten(null);
     private readonly List<UnwrittenAudit> unwrittenAudit = [];
     private Task? delivery;
@@ -284,77 +291,49 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
     // One write per batch: everything applied to Tentative while the previous write was in flight.
     // A batch's events go to the audit trail first (it answers at once while it is healthy, and
     // refuses while it is failing), then its record to the log, so no change is stored that the
-    // trail refused. The trail's answer costs a round trip per batch, so while an append is in
-    // flight the changes made since are taken and sent to the trail ahead of it, late enough that
-    // most of what arrives during the append has arrived (StageAheadAsync): when the append lands,
-    // they are written at once. Taking them as soon as the append started found only a handful,
-    // whose small batch then cost a whole append while everything else waited behind it.
+    // trail refused. That answer costs a round trip per batch: a busy vault (one whose write loop
+    // found the next batch waiting) whose previous batch the trail took moments ago writes while the
+    // trail answers. When the trail has just begun to fail, that lets one more batch through, whose
+    // events are durable in its record and which the trail keeps; the batch after it waits again.
     private async Task WriteLoopAsync()
     {
         try
         {
-            while (true)
+            var busy = false;
+            while (Take() is { } batch)
             {
-                if (ahead.Count == 0)
-                {
-                    if (Take() is not { } taken)
-                    {
-                        break;
-                    }
-
-                    ahead.Add(taken);
-                }
-
-                var failure = VaultError.Unavailable;
-                List<PendingBatch> batches = [];
+                // Until the trail has taken the events, a failure is the trail's.
+                var failure = VaultError.AuditUnavailable;
                 try
                 {
-                    // Until the trail has taken the events, a failure is the trail's.
-                    failure = VaultError.AuditUnavailable;
-                    batches = await TakenByTrailAsync();
+                    if (!await TakenByTrailAsync(batch, busy))
+                    {
+                        throw new AuditUnavailableException();
+                    }
+
                     failure = VaultError.Unavailable;
-                    var last = batches[^1];
-                    if (last.Snapshot.Exists)
+                    if (batch.Snapshot.Exists)
                     {
-                        hooks.Seal(last.Snapshot);
+                        hooks.Seal(batch.Snapshot);
                     }
 
-                    var started = Stopwatch.GetTimestamp();
-                    var write = batches.Count == 1
-                        ? WriteAsync(Confirmed, last.Snapshot, last.Touched, last.Staged)
-                        : WriteAsync(Confirmed, last.Snapshot, batches.SelectMany(b => b.Touched).ToHashSet(StringComparer.Ordinal), [.. batches.SelectMany(b => b.Staged)]);
-                    if (last.Snapshot.Exists)
-                    {
-                        _ = StageAheadAsync(write);
-                    }
-
-                    await write;
-                    appendMilliseconds = Smoothed(appendMilliseconds, Stopwatch.GetElapsedTime(started));
+                    await WriteAsync(Confirmed, batch.Snapshot, batch.Touched, batch.Staged);
                 }
                 catch (Exception e)
                 {
                     // The write may or may not have landed (a conflict means another activation
                     // wrote first, or an earlier try of this one did). Fail this batch and every
-                    // one taken behind it (validated against this one), drop every pending change
-                    // and refuse everything: the next activation reads the truth.
+                    // change made behind it (validated against this one), and refuse everything:
+                    // the next activation reads the truth.
                     logger.LogWarning("Vault {VaultId} write failed, deactivating: {Error}", vaultId, e.GetType().Name);
-                    if (batches.Count == 0)
-                    {
-                        // The trail refused (or never answered for) the oldest batch: its events never left the vault.
-                        batches = [ahead[0]];
-                        ahead.RemoveAt(0);
-                    }
-
-                    FailEverything(batches, failure);
+                    FailEverything(batch, failure);
                     return;
                 }
 
-                Confirmed = batches[^1].Snapshot;
+                Confirmed = batch.Snapshot;
                 await hooks.AfterWriteAsync(Confirmed);
-                foreach (var batch in batches)
-                {
-                    batch.Done.TrySetResult(VaultError.None);
-                }
+                batch.Done.TrySetResult(VaultError.None);
+                busy = true;
             }
         }
         finally
@@ -363,87 +342,69 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         }
     }
 
-    // The oldest batch taken, once the trail has its events, with every batch behind it that the
-    // trail has already taken too: they go in one record. A deletion goes alone.
-    private async Task<List<PendingBatch>> TakenByTrailAsync()
+    // Sends the batch's events to the trail once its previous staging is answered (one vault's
+    // events reach the trail in the order they were made), and answers whether the batch may be
+    // written: once the trail took them, or at once for a busy vault whose previous batch the trail
+    // took, asked within TrailAnswerFresh. A deletion is staged its own way.
+    private async Task<bool> TakenByTrailAsync(PendingBatch batch, bool busy)
     {
-        var first = ahead[0];
-        if (!await (first.EventsStaged ?? StageBeforeEraseAsync(first)))
+        if (!batch.Snapshot.Exists)
         {
-            throw new AuditUnavailableException();
+            return await StageBeforeEraseAsync(batch);
         }
 
-        var count = 1;
-        while (first.EventsStaged is not null && count < ahead.Count && ahead[count].EventsStaged is { IsCompletedSuccessfully: true, Result: true })
+        if (batch.Staged.Count == 0)
         {
-            count++;
+            return true;
         }
 
-        var batches = ahead.GetRange(0, count);
-        ahead.RemoveRange(0, count);
-        return batches;
+        var meanwhile = await lastStaging && busy && Stopwatch.GetElapsedTime(lastStagingAsked) < TrailAnswerFresh;
+        lastStagingAsked = Stopwatch.GetTimestamp();
+        var staging = lastStaging = batch.Staging = StageAsync(batch.Staged, batch.Snapshot, meanwhile);
+        return meanwhile || await staging;
     }
 
-    // Takes what changed since the last batch and sends its events to the trail while the append in
-    // flight runs, timed so the trail answers before the append does (about two of its answers before
-    // the append's usual end). Not when there is nothing to hide (appends as quick as the trail's
-    // answers, or answers within a fraction of a millisecond), nor while an earlier batch's events
-    // are still on their way: one vault's events reach the trail in the order they were made.
-    private async Task StageAheadAsync(Task write)
-    {
-        var lead = appendMilliseconds - 2 * stageMilliseconds - 1;
-        if (stageMilliseconds < MinStageToHide || lead < 1)
-        {
-            return;
-        }
-
-        await Task.WhenAny(write, Task.Delay(TimeSpan.FromMilliseconds(lead)));
-        if (!write.IsCompleted && !IsStale && Tentative.Exists && nextWrite is not null && ahead.All(b => b.EventsStaged is { IsCompleted: true })
-            && Take() is { } batch)
-        {
-            ahead.Add(batch);
-        }
-    }
-
-    private void FailEverything(List<PendingBatch> written, VaultError failure)
-    {
-        IsStale = true;
-        Tentative = Confirmed.Clone();
-        foreach (var batch in written)
-        {
-            batch.Done.TrySetResult(failure);
-        }
-
-        hooks.WriteFailed([.. written.SelectMany(b => b.Events)], failure);
-        foreach (var batch in ahead)
-        {
-            batch.Done.TrySetResult(failure);
-            _ = ReportStagedAheadAsync(batch);
-        }
-
-        ahead.Clear();
-        nextWrite?.TrySetResult(failure);
-        nextWrite = null;
-        pendingAudit = [];
-    }
-
-    // A batch taken ahead whose events the trail took says success for changes never written: say so too.
-    private async Task ReportStagedAheadAsync(PendingBatch batch)
+    // Never throws: a staging that failed is one the trail did not take (the batch's events, if
+    // written, are owed to it and delivered again).
+    private async Task<bool> StageAsync(List<StagedAuditEvent> staged, VaultModel snapshot, bool writtenMeanwhile)
     {
         try
         {
-            if (batch.Events.Count > 0 && batch.EventsStaged is { } staged && await staged)
-            {
-                hooks.WriteFailed(batch.Events, VaultError.Unavailable);
-            }
+            return await hooks.StageAsync(staged, snapshot, untilWritten: false, writtenMeanwhile: writtenMeanwhile);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            logger.LogWarning("Vault {VaultId}: the trail's answer for a batch taken ahead of a failed write failed: {Error}", vaultId, e.GetType().Name);
+            logger.LogWarning("Vault {VaultId}: the trail did not answer for a batch's events: {Error}", vaultId, e.GetType().Name);
+            return false;
         }
     }
 
-    /// <summary>Takes everything applied since the last batch as the next batch, and sends its events to the trail.</summary>
+    private void FailEverything(PendingBatch batch, VaultError failure)
+    {
+        IsStale = true;
+        Tentative = Confirmed.Clone();
+        batch.Done.TrySetResult(failure);
+        nextWrite?.TrySetResult(failure);
+        nextWrite = null;
+        pendingAudit = [];
+        if (batch.Staging is { IsCompleted: false } staging)
+        {
+            _ = ReportFailedWhenAnsweredAsync(batch.Events, staging, failure);
+        }
+        else
+        {
+            hooks.WriteFailed(batch.Events, failure);
+        }
+    }
+
+    // A batch written while the trail answered for it failed: its error events follow its events.
+    private async Task ReportFailedWhenAnsweredAsync(List<AuditEntry> events, Task<bool> staging, VaultError failure)
+    {
+        await staging;
+        hooks.WriteFailed(events, failure);
+    }
+
+    /// <summary>Takes everything applied since the last batch as the next batch.</summary>
     private PendingBatch? Take()
     {
         if (nextWrite is not { } done)
@@ -458,27 +419,14 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         var touched = Tentative.TakeTouched();
         var snapshot = Tentative.Clone();
         var staged = events.Select(e => new StagedAuditEvent(ResourceId.New(ResourceId.Event), e)).ToList();
-
-        // A deletion is staged by the write loop once the batches before it are written (null here).
-        var stagedTask = staged.Count == 0 ? Task.FromResult(true) : snapshot.Exists ? StageTimedAsync(staged, snapshot) : null;
-        return new PendingBatch(done, events, staged, touched, snapshot, stagedTask);
+        return new PendingBatch(done, events, staged, touched, snapshot);
     }
-
-    private async Task<bool> StageTimedAsync(List<StagedAuditEvent> staged, VaultModel snapshot)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var taken = await hooks.StageAsync(staged, snapshot, untilWritten: false);
-        stageMilliseconds = Smoothed(stageMilliseconds, Stopwatch.GetElapsedTime(started));
-        return taken;
-    }
-
-    private static double Smoothed(double average, TimeSpan sample) =>
-        average == 0 ? sample.TotalMilliseconds : 0.75 * average + 0.25 * sample.TotalMilliseconds;
 
     // A deleted vault's log is gone, and with it the events the trail has not confirmed: so every
     // earlier event must be confirmed first, and the deletion's own events are written before it.
     private async Task<bool> StageBeforeEraseAsync(PendingBatch batch)
     {
+        await lastStaging;
         try
         {
             for (var attempt = 0; unwrittenAudit.Count > 0; attempt++)
@@ -601,8 +549,11 @@ internal sealed class VaultLog(string vaultId, IVaultLogStore store, VaultLogCod
         List<AuditEntry> Events,
         List<StagedAuditEvent> Staged,
         IReadOnlySet<string> Touched,
-        VaultModel Snapshot,
-        Task<bool>? EventsStaged);
+        VaultModel Snapshot)
+    {
+        /// <summary>The trail's answer for the batch's events, once they were sent.</summary>
+        public Task<bool>? Staging { get; set; }
+    }
 
     private async Task WriteAsync(VaultModel before, VaultModel after, IReadOnlySet<string> touched, List<StagedAuditEvent> staged)
     {

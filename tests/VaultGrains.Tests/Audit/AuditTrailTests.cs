@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using VaultGrains.Domain;
 using VaultGrains.Tests.Api;
 using VaultGrains.Tests.Infrastructure;
 using static VaultGrains.Tests.Api.ApiTestKit;
@@ -190,6 +191,38 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         var secretCreates = (await AllEventsAsync(client, "?action=secret.create")).Where(e => e.GetProperty("outcome").GetString() == "success").ToList();
         Assert.Equal(["LOST", "KEPT"], secretCreates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
         Assert.DoesNotContain(await AllEventsAsync(client), e => e.GetProperty("action").GetString() is "runtime.create" or "vault.create" && e.GetProperty("outcome").GetString() == "success" && e.GetProperty("resource").GetProperty("vault_id").GetString() != vaultId);
+        await fixture.AssertChainUnbrokenAsync(organizationId);
+    }
+
+    [Fact]
+    public async Task A_batch_a_busy_vault_writes_while_the_trail_answers_is_kept_through_a_failure_and_written_when_it_recovers()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var vaultId = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, vaultId, "KEPT");
+        var trail = fixture.SiloServices.GetRequiredService<IGrainFactory>().GetGrain<IAuditTrailGrain>(organizationId);
+        StagedAuditEvent Staged(string envKey) => new(ResourceId.New(ResourceId.Event), new AuditEntry(new AuditActor("api_key", "k"), "secret.create", AuditEntry.Success, 201, new AuditResource(vaultId, EnvKey: envKey), null));
+
+        fixture.AuditStore.Down = true;
+        try
+        {
+            await AssertError(await client.PostAsJsonAsync("/api/public/v1/runtimes", new { name = "refused" }), HttpStatusCode.ServiceUnavailable, "audit trail unavailable");
+
+            // What the trail says to a vault's batch already on its way to the vault's log, and to
+            // one that waits for the answer, while it knows it is failing: both hear it at once...
+            var meanwhile = trail.Stage(vaultId, [Staged("MEANWHILE")], untilWritten: false, again: false, writtenMeanwhile: true);
+            Assert.Same(meanwhile, await Task.WhenAny(meanwhile, Task.Delay(TimeSpan.FromSeconds(2))));
+            Assert.Equal(VaultError.AuditUnavailable, await meanwhile);
+            Assert.Equal(VaultError.AuditUnavailable, await trail.Stage(vaultId, [Staged("WAITED")], untilWritten: false, again: false, writtenMeanwhile: false));
+        }
+        finally
+        {
+            fixture.AuditStore.Down = false;
+        }
+
+        // ...but only the first one's events were kept: they are written once the trail can write.
+        var creates = await AllEventsAsync(client, "?action=secret.create");
+        Assert.Equal(["MEANWHILE", "KEPT"], creates.Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
         await fixture.AssertChainUnbrokenAsync(organizationId);
     }
 

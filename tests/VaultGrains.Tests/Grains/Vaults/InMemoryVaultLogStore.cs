@@ -57,17 +57,10 @@ public sealed class InMemoryVaultLogStore : IVaultLogStore
     /// <summary>Holds the next appends until the returned source completes.</summary>
     public TaskCompletionSource? HoldAppends { get; set; }
 
-    /// <summary>How long each append takes (as storage under load would), before it lands or fails.</summary>
-    public TimeSpan AppendDelay { get; set; }
-
     /// <summary>Appends asked for so far (counted as they arrive, before any hold or delay).</summary>
     public int AppendsStarted => Volatile.Read(ref appendsStarted);
 
-    /// <summary>Appends answered so far, landed or failed.</summary>
-    public int AppendsAnswered => Volatile.Read(ref appendsAnswered);
-
     private int appendsStarted;
-    private int appendsAnswered;
 
     public void PutLegacy(string vaultId, byte[] bytes) => legacy[vaultId] = (bytes, ++versions);
 
@@ -118,25 +111,13 @@ public sealed class InMemoryVaultLogStore : IVaultLogStore
             await hold.Task;
         }
 
-        if (AppendDelay > TimeSpan.Zero)
+        await Step(VaultLogStep.Append, log, record, () =>
         {
-            await Task.Delay(AppendDelay, cancellationToken);
-        }
-
-        try
-        {
-            await Step(VaultLogStep.Append, log, record, () =>
+            if (!logs.TryGetValue(Key(vaultId, log), out var bytes) || bytes.Count != position)
             {
-                if (!logs.TryGetValue(Key(vaultId, log), out var bytes) || bytes.Count != position)
-                {
-                    throw new VaultLogConflictException("append position");
-                }
-            }, landed => logs[Key(vaultId, log)].AddRange(landed.ToArray()));
-        }
-        finally
-        {
-            Interlocked.Increment(ref appendsAnswered);
-        }
+                throw new VaultLogConflictException("append position");
+            }
+        }, landed => logs[Key(vaultId, log)].AddRange(landed.ToArray()));
     }
 
     public async Task<string> CreateHeadAsync(string vaultId, string log, CancellationToken cancellationToken)

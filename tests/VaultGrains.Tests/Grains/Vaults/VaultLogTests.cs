@@ -394,75 +394,111 @@ public sealed class VaultLogTests
     });
 
     [Fact]
-    public Task While_a_slow_append_is_in_flight_the_next_batch_is_staged_and_written_as_soon_as_it_lands() => OnVaultScheduler(async () =>
-    {
-        var (log, hooks) = await WithSlowAppendsAsync();
-        var stagedWithAppendsAnswered = new List<(string EnvKey, int Answered)>();
-        hooks.OnStage = events => stagedWithAppendsAnswered.AddRange(events.Select(e => (e.Entry.Resource.EnvKey!, store.AppendsAnswered)));
-        var appendsBefore = Appends();
-        var startedBefore = store.AppendsStarted;
-        var answeredBefore = store.AppendsAnswered;
-
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
-        log.Tentative.Add(Secret("THIRD"));
-        var third = log.CommitAsync(Audit("THIRD"));
-
-        Assert.Equal([VaultError.None, VaultError.None, VaultError.None], await Task.WhenAll(first, second, third));
-        // SECOND and THIRD went to the trail together while FIRST's record was still being appended,
-        // and were then written in one record: two appends for three changes, no round trip between them.
-        Assert.Equal([("FIRST", answeredBefore), ("SECOND", answeredBefore), ("THIRD", answeredBefore)], stagedWithAppendsAnswered);
-        Assert.Equal(appendsBefore + 2, Appends());
-        Assert.Equal(["FIRST", "SECOND", "THIRD", "WARM_0", "WARM_1", "WARM_2", "WARM_3", "WARM_4"], EnvKeys(await OpenAsync()));
-    });
-
-    [Fact]
-    public Task A_batch_staged_ahead_of_a_write_that_fails_fails_with_it_and_its_events_are_reported_failed() => OnVaultScheduler(async () =>
-    {
-        var (log, hooks) = await WithSlowAppendsAsync();
-        var appendsBefore = Appends();
-        var startedBefore = store.AppendsStarted;
-        store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
-
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
-
-        Assert.Equal(VaultError.Unavailable, await first);
-        Assert.Equal(VaultError.Unavailable, await second);
-        Assert.True(log.IsStale);
-        // SECOND was taken by the trail ahead of FIRST's failed write: both get their error events.
-        Assert.Equal(["FIRST", "SECOND"], hooks.EventsSent.TakeLast(2).SelectMany(e => e).Select(e => e.Resource.EnvKey));
-        await WaitUntilAsync(() => hooks.FailedEvents.Count == 2);
-        Assert.Equal(["FIRST", "SECOND"], hooks.FailedEvents.SelectMany(f => f.Events).Select(e => e.Resource.EnvKey));
-        Assert.All(hooks.FailedEvents, f => Assert.Equal(VaultError.Unavailable, f.Failure));
-        Assert.Equal(appendsBefore + 1, Appends());
-        Assert.Equal(["WARM_0", "WARM_1", "WARM_2", "WARM_3", "WARM_4"], EnvKeys(await OpenAsync()));
-    });
-
-    // Appends take 1 s and the trail 50 ms to answer; a few changes, one at a time, let the log learn
-    // that, so it stages the next batch about 650 ms into an append: well before its end, and well
-    // after the test's next changes, even on a busy machine whose timers fire late.
-    private async Task<(VaultLog Log, Hooks Hooks)> WithSlowAppendsAsync()
+    public Task A_busy_vaults_next_batch_is_written_while_the_trail_answers_once_the_trail_took_the_one_before() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
         var log = await OpenAsync(hooks: hooks);
         await CreateVaultAsync(log);
-        store.AppendDelay = TimeSpan.FromSeconds(1);
-        hooks.StageDelay = TimeSpan.FromMilliseconds(50);
-        for (var i = 0; i < 5; i++)
-        {
-            log.Tentative.Add(Secret($"WARM_{i}"));
-            Assert.Equal(VaultError.None, await log.CommitAsync(Audit($"WARM_{i}")));
-        }
+        var startedBefore = store.AppendsStarted;
 
-        return (log, hooks);
-    }
+        // An idle vault's batch waits for the trail's answer before its record is appended.
+        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => hooks.Staged.Count == 1);
+        await Task.Delay(50);
+        Assert.Equal(startedBefore, store.AppendsStarted);
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+
+        // SECOND joins while FIRST's record is appended: the vault is busy and the trail took its
+        // previous batch, so SECOND is written and acknowledged while its own answer is still held.
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.HoldAppends = null;
+        appends.SetResult();
+
+        Assert.Equal([VaultError.None, VaultError.None], await Task.WhenAll(first, second));
+        Assert.False(trail.Task.IsCompleted);
+        Assert.Equal([("FIRST", false), ("SECOND", true)], hooks.Staged.Select(s => (s.Events.Single().Entry.Resource.EnvKey!, s.WrittenMeanwhile)));
+        Assert.Equal(["FIRST", "SECOND"], EnvKeys(await OpenAsync()));
+        Assert.Equal(["FIRST", "SECOND"], (await ReadCursorAsync()).UnwrittenAudit.SelectMany(u => u.Events).Select(e => e.Entry.Resource.EnvKey));
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+    });
+
+    [Fact]
+    public Task When_the_trail_begins_to_fail_a_busy_vault_writes_one_batch_with_its_events_and_refuses_the_next() => OnVaultScheduler(async () =>
+    {
+        // The trail never confirms: what the log owes stays owed, to be read back.
+        var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var startedBefore = store.AppendsStarted;
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+
+        // The trail begins to refuse after it took FIRST: SECOND is already on its way (its answer
+        // comes during its append), so it is written with its events; THIRD, behind it, waits for
+        // its own answer and is refused, never stored.
+        hooks.TrailAccepts = false;
+        var secondAppend = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        appends.SetResult();
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 2 && hooks.Staged.Count == 2);
+        log.Tentative.Add(Secret("THIRD"));
+        var third = log.CommitAsync(Audit("THIRD"));
+        store.HoldAppends = null;
+        secondAppend.SetResult();
+
+        Assert.Equal([VaultError.None, VaultError.None, VaultError.AuditUnavailable], await Task.WhenAll(first, second, third));
+        Assert.Equal([false, true, false], hooks.Staged.Select(s => s.WrittenMeanwhile));
+        Assert.Equal(startedBefore + 2, store.AppendsStarted);
+        Assert.Equal(["FIRST", "SECOND"], EnvKeys(await OpenAsync()));
+        Assert.Equal(["FIRST", "SECOND"], (await ReadCursorAsync()).UnwrittenAudit.SelectMany(u => u.Events).Select(e => e.Entry.Resource.EnvKey));
+    });
+
+    [Fact]
+    public Task A_batch_written_while_the_trail_answers_whose_write_fails_reports_its_error_events_after_that_answer() => OnVaultScheduler(async () =>
+    {
+        var hooks = new Hooks();
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var startedBefore = store.AppendsStarted;
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondAppend = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        appends.SetResult();
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 2);
+        store.Inject(VaultLogStep.Append, VaultLogFault.FailBefore);
+        store.HoldAppends = null;
+        secondAppend.SetResult();
+
+        Assert.Equal(VaultError.None, await first);
+        Assert.Equal(VaultError.Unavailable, await second);
+        Assert.True(log.IsStale);
+        // SECOND's events say success and are on their way to the trail: the error events that
+        // correct them are sent only once the trail answered, so they arrive after them.
+        await Task.Delay(50);
+        Assert.Empty(hooks.FailedEvents);
+        hooks.HoldTrail = null;
+        trail.SetResult(true);
+        await WaitUntilAsync(() => hooks.FailedEvents.Count == 1);
+        Assert.Equal(["SECOND"], hooks.FailedEvents.Single().Events.Select(e => e.Resource.EnvKey));
+        Assert.Equal(VaultError.Unavailable, hooks.FailedEvents.Single().Failure);
+        Assert.Equal(["FIRST"], EnvKeys(await OpenAsync()));
+    });
 
     // FIRST is committed while the trail is held and SECOND joins while FIRST's events wait; then the
     // trail answers and FIRST's record is held in storage, until the caller completes the gate.
@@ -566,7 +602,7 @@ public sealed class VaultLogTests
         public List<(IReadOnlyList<AuditEntry> Events, VaultError Failure)> FailedEvents { get; } = [];
 
         /// <summary>Every staging, in order: the events and whether the caller waits for them to be written.</summary>
-        public List<(IReadOnlyList<StagedAuditEvent> Events, bool UntilWritten, bool Again)> Staged { get; } = [];
+        public List<(IReadOnlyList<StagedAuditEvent> Events, bool UntilWritten, bool Again, bool WrittenMeanwhile)> Staged { get; } = [];
 
         /// <summary>What the trail answers when asked whether events are written.</summary>
         public VaultError TrailWrites { get; set; } = VaultError.None;
@@ -574,24 +610,12 @@ public sealed class VaultLogTests
         /// <summary>Each question of whether events are written: the last event id of each batch asked about.</summary>
         public List<IReadOnlyList<string>> AskedWritten { get; } = [];
 
-        /// <summary>How long the trail takes to answer a staging (a round trip to its grain under load).</summary>
-        public TimeSpan StageDelay { get; set; }
-
-        /// <summary>Called with each staging's events as it is sent (to note what else happened by then).</summary>
-        public Action<IReadOnlyList<StagedAuditEvent>>? OnStage { get; set; }
-
-        public async Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again)
+        public async Task<bool> StageAsync(IReadOnlyList<StagedAuditEvent> events, VaultModel snapshot, bool untilWritten, bool again, bool writtenMeanwhile)
         {
             lock (Staged)
             {
-                Staged.Add((events, untilWritten, again));
+                Staged.Add((events, untilWritten, again, writtenMeanwhile));
                 EventsSent.Add([.. events.Select(e => e.Entry)]);
-            }
-
-            OnStage?.Invoke(events);
-            if (StageDelay > TimeSpan.Zero)
-            {
-                await Task.Delay(StageDelay);
             }
 
             return HoldTrail is { } hold ? await hold.Task : TrailAccepts;
