@@ -77,6 +77,13 @@ internal sealed class AuditTrailGrain(
     // change (a storage write per vault per 30 s, with that change waiting for it).
     private readonly Dictionary<string, DateTime> lastStaged = new(StringComparer.Ordinal);
     private static readonly TimeSpan ListedWhileQuiet = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// An activation that goes keeps a vault that staged this recently on the stored list (its
+    /// successor asks it to deliver): the vault may still be writing a batch without waiting for
+    /// the trail's answer (<see cref="VaultLog.TrailAnswerFresh"/>), which a new activation would
+    /// only list once it took the events.
+    /// </summary>
+    internal static readonly TimeSpan ListedAfterDeactivation = 4 * VaultLog.TrailAnswerFresh;
     private HashSet<string> recovering = new(StringComparer.Ordinal);
     private Task? recovery;
     private Task? upkeep;
@@ -802,9 +809,7 @@ internal sealed class AuditTrailGrain(
             var keep = new HashSet<string>(recovering, StringComparer.Ordinal);
             keep.UnionWith(stagingInFlight.Keys);
             keep.UnionWith(waiting.Select(w => w.VaultId).OfType<string>());
-            // Even when this activation goes: a vault that staged moments ago may still be writing a
-            // batch the trail took (or will take) without waiting for the answer.
-            var staying = keepActive ? DateTime.MinValue : Now() - 4 * VaultLog.TrailAnswerFresh;
+            var staying = keepActive ? DateTime.MinValue : Now() - ListedAfterDeactivation;
             keep.UnionWith(lastStaged.Where(s => s.Value > staying && stagingListed.Contains(s.Key)).Select(s => s.Key));
 
             if (!keep.SetEquals(stagingListed))

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using VaultGrains.Domain;
+using VaultGrains.Grains.Audit;
 using VaultGrains.Tests.Api;
 using VaultGrains.Tests.Infrastructure;
 using static VaultGrains.Tests.Api.ApiTestKit;
@@ -286,6 +287,24 @@ public sealed class AuditTrailTests(AuditFixture fixture) : IClassFixture<AuditF
         Assert.Equal(listed, fixture.AuditStore.StagingListWritesOf(organizationId));
         Assert.Equal([vaultId], await fixture.AuditStore.StagingListOf(organizationId));
         Assert.Equal(10, (await AllEventsAsync(client, "?action=secret.create")).Count);
+    }
+
+    [Fact]
+    public async Task A_trail_that_deactivates_keeps_the_vaults_that_staged_moments_ago_on_its_list_and_cuts_the_rest()
+    {
+        var (organizationId, client, _) = await fixture.NewTenantAsync();
+        var earlier = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, earlier, "EARLIER");
+        await Task.Delay(AuditTrailGrain.ListedAfterDeactivation + TimeSpan.FromMilliseconds(500));
+        var recent = await ApiFixture.CreateVaultAsync(client);
+        await CreateSecretAsync(client, recent, "JUST_NOW");
+
+        // Everything it took is written before it goes, yet the vault that staged moments ago may
+        // still be writing a batch without waiting for an answer: its successor must ask it.
+        await fixture.DeactivateAllAsync();
+
+        Assert.Equal([recent], await fixture.AuditStore.StagingListOf(organizationId));
+        Assert.Equal(["JUST_NOW", "EARLIER"], (await AllEventsAsync(client, "?action=secret.create")).Select(e => e.GetProperty("resource").GetProperty("env_key").GetString()));
     }
 
     [Fact]
