@@ -421,7 +421,8 @@ public sealed class VaultLogTests
         store.HoldAppends = null;
         appends.SetResult();
 
-        Assert.Equal([VaultError.None, VaultError.None], await Task.WhenAll(first, second));
+        // Bounded: a vault that waited for the held answer would never get here.
+        Assert.Equal([VaultError.None, VaultError.None], await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.False(trail.Task.IsCompleted);
         Assert.Equal([("FIRST", false), ("SECOND", true)], hooks.Staged.Select(s => (s.Events.Single().Entry.Resource.EnvKey!, s.WrittenMeanwhile)));
         Assert.Equal(["FIRST", "SECOND"], EnvKeys(await OpenAsync()));
@@ -435,15 +436,7 @@ public sealed class VaultLogTests
     {
         // The trail never confirms: what the log owes stays owed, to be read back.
         var hooks = new Hooks { TrailWrites = VaultError.AuditUnavailable };
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-        var startedBefore = store.AppendsStarted;
-        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
+        var (log, first, second, appends, startedBefore) = await FirstAppendingWithSecondBehindAsync(hooks);
 
         // The trail begins to refuse after it took FIRST: SECOND is already on its way (its answer
         // comes during its append), so it is written with its events; THIRD, behind it, waits for
@@ -468,15 +461,7 @@ public sealed class VaultLogTests
     public Task A_batch_written_while_the_trail_answers_whose_write_fails_reports_its_error_events_after_that_answer() => OnVaultScheduler(async () =>
     {
         var hooks = new Hooks();
-        var log = await OpenAsync(hooks: hooks);
-        await CreateVaultAsync(log);
-        var startedBefore = store.AppendsStarted;
-        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        log.Tentative.Add(Secret("FIRST"));
-        var first = log.CommitAsync(Audit("FIRST"));
-        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
-        log.Tentative.Add(Secret("SECOND"));
-        var second = log.CommitAsync(Audit("SECOND"));
+        var (log, first, second, appends, startedBefore) = await FirstAppendingWithSecondBehindAsync(hooks);
         var trail = hooks.HoldTrail = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondAppend = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         appends.SetResult();
@@ -499,6 +484,22 @@ public sealed class VaultLogTests
         Assert.Equal(VaultError.Unavailable, hooks.FailedEvents.Single().Failure);
         Assert.Equal(["FIRST"], EnvKeys(await OpenAsync()));
     });
+
+    // A busy vault: FIRST's record is being appended (held until the caller completes the gate), and
+    // SECOND waits behind it.
+    private async Task<(VaultLog Log, Task<VaultError> First, Task<VaultError> Second, TaskCompletionSource Appends, int StartedBefore)> FirstAppendingWithSecondBehindAsync(Hooks hooks)
+    {
+        var log = await OpenAsync(hooks: hooks);
+        await CreateVaultAsync(log);
+        var startedBefore = store.AppendsStarted;
+        var appends = store.HoldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tentative.Add(Secret("FIRST"));
+        var first = log.CommitAsync(Audit("FIRST"));
+        await WaitUntilAsync(() => store.AppendsStarted == startedBefore + 1);
+        log.Tentative.Add(Secret("SECOND"));
+        var second = log.CommitAsync(Audit("SECOND"));
+        return (log, first, second, appends, startedBefore);
+    }
 
     // FIRST is committed while the trail is held and SECOND joins while FIRST's events wait; then the
     // trail answers and FIRST's record is held in storage, until the caller completes the gate.
