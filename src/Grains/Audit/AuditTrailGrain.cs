@@ -24,6 +24,8 @@ namespace VaultGrains.Grains.Audit;
 /// (<see cref="IVaultGrain.DeliverAuditEvents"/>), and the list is pruned to the vaults whose
 /// events still wait or that staged in the last two minutes. While writes fail (or fall behind),
 /// staging waits for the write like an append, so changes are refused with the trail: it fails closed.
+/// A batch a busy vault is already writing (<c>writtenMeanwhile</c>) is the exception: its events
+/// are taken and kept at once, and the answer only stops the vault's next batch.
 /// </para>
 /// A write whose answer was lost is settled by reading the tail back: its last event is there or
 /// it is not. The segment being appended to is kept in memory, so recent events are read without
